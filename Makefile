@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   create .venv on first use, then run the demo pipeline
+#   make test   create .venv on first use, then run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Meltano: no telemetry, no version check, and the project's own executables.
+export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
+export MELTANO_DISABLE_TRACKING := true
+export MELTANO_CLI_DISABLE_VERSION_CHECK := true
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	umask 077 && $(BIN)/spendlake demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .meltano .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""spendlake: a privacy-first Singer pipeline for digital-marketing data."""

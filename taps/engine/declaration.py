@@ -1,0 +1,308 @@
+"""Source declarations: load a YAML document, validate it and build typed specs.
+
+Validation runs in two passes, and every problem found is reported at once:
+the JSON Schema in `declaration.schema.json` checks the shape, then semantic
+checks catch what a schema cannot (a primary key naming an undeclared field,
+a template naming an undeclared setting).
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from taps.engine.templates import referenced_settings
+
+PII_CLASSES = ("none", "email", "phone", "name", "address", "ip", "free_text", "identifier", "date_of_birth", "secret")
+
+
+class DeclarationError(ValueError):
+    """Raised with every problem found in a declaration, one per line, each with its path."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = problems
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"Invalid source declaration {source} ({len(problems)} problem(s)):\n{listing}")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One whitelisted field: where it is read from, its JSON type and its PII class."""
+
+    name: str
+    type: str
+    pii: str
+    path: tuple[str, ...]
+    format: str | None = None
+    transform: str | None = None
+    nullable: bool = True
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class PaginatorSpec:
+    """How a stream moves from one page to the next."""
+
+    type: str
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReplicationSpec:
+    """Incremental reads: the bookmark field and how its value goes into a request."""
+
+    key: str
+    request_param: str | None = None
+    request_format: str = "iso8601"
+    start_setting: str = "start_date"
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One declared stream."""
+
+    name: str
+    path: str
+    records: str
+    paginator: PaginatorSpec
+    primary_key: tuple[str, ...]
+    fields: tuple[FieldSpec, ...]
+    params: dict[str, t.Any] = field(default_factory=dict)
+    headers: dict[str, t.Any] = field(default_factory=dict)
+    replication: ReplicationSpec | None = None
+    ignored_fields: frozenset[str] = frozenset()
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One tap setting, turned into the tap's config JSON Schema."""
+
+    name: str
+    type: str
+    required: bool = False
+    secret: bool = False
+    format: str | None = None
+    default: t.Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A validated source declaration."""
+
+    name: str
+    base_url: str
+    auth: dict[str, str]
+    settings: tuple[SettingSpec, ...]
+    streams: tuple[StreamSpec, ...]
+    headers: dict[str, t.Any] = field(default_factory=dict)
+    api_version: str | None = None
+    error_safe_fields: tuple[str, ...] = ()
+    description: str | None = None
+
+
+@cache
+def declaration_schema() -> dict[str, t.Any]:
+    """Return the published JSON Schema of source declarations."""
+    text = resources.files("taps.engine").joinpath("declaration.schema.json").read_text()
+    return json.loads(text)
+
+
+def load_declaration(path: Path | t.Any) -> SourceSpec:
+    """Read a YAML declaration from a path or an importlib resource and validate it."""
+    label = str(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise DeclarationError(label, [f"not valid YAML{where}: {getattr(error, 'problem', error)}"]) from None
+    return parse_declaration(document, label=label)
+
+
+def parse_declaration(document: t.Any, *, label: str = "<memory>") -> SourceSpec:
+    """Validate a declaration already parsed into Python objects and build its spec."""
+    problems = schema_problems(document)
+    if not problems:
+        problems = semantic_problems(document)
+    if problems:
+        raise DeclarationError(label, problems)
+    return _build_source(document)
+
+
+def schema_problems(document: t.Any) -> list[str]:
+    """Return every JSON Schema violation, each prefixed with its dotted path."""
+    validator = Draft202012Validator(declaration_schema())
+    problems: list[str] = []
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+        problems.extend(_describe(error))
+    return problems
+
+
+def _dotted(error: ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "(top level)"
+
+
+def _describe(error: ValidationError) -> list[str]:
+    """Turn one validation error into readable lines, resolving `oneOf` by the `type` key."""
+    if error.validator != "oneOf":
+        return [f"{_dotted(error)}: {_message(error)}"]
+
+    instance = error.instance
+    branches = error.validator_value
+    kinds = [branch.get("properties", {}).get("type", {}).get("const") for branch in branches]
+    if not isinstance(instance, dict) or instance.get("type") not in kinds:
+        allowed = ", ".join(str(kind) for kind in kinds if kind)
+        got = instance.get("type") if isinstance(instance, dict) else type(instance).__name__
+        return [f"{_dotted(error)}.type: {got!r} is not one of the allowed values: {allowed}"]
+
+    chosen = kinds.index(instance["type"])
+    lines: list[str] = []
+    for sub_error in error.context or ():
+        if sub_error.relative_schema_path and sub_error.relative_schema_path[0] == chosen:
+            lines.extend(_describe(sub_error))
+    return lines or [f"{_dotted(error)}: {error.message}"]
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator == "enum":
+        allowed = ", ".join(str(value) for value in error.validator_value)
+        return f"{error.instance!r} is not one of the allowed values: {allowed}"
+    if error.validator == "additionalProperties":
+        return f"{error.message}; remove it or check its spelling"
+    return error.message
+
+
+def semantic_problems(document: dict[str, t.Any]) -> list[str]:
+    """Check references between parts of a schema-valid declaration."""
+    problems: list[str] = []
+    settings = {setting["name"] for setting in document["settings"]}
+
+    for place, template in _templates(document):
+        for name in referenced_settings(template):
+            if name not in settings:
+                problems.append(f"{place}: refers to setting {name!r}, which is not declared under settings")
+
+    for stream_name, stream in document["streams"].items():
+        fields = stream["fields"]
+        for index, key in enumerate(stream["primary_key"]):
+            if key not in fields:
+                problems.append(f"streams.{stream_name}.primary_key.{index}: {key!r} is not a declared field")
+            elif fields[key].get("nullable") is True:
+                problems.append(f"streams.{stream_name}.fields.{key}.nullable: a primary-key field cannot be nullable")
+
+        replication = stream.get("replication")
+        if replication:
+            problems.extend(_replication_problems(stream_name, replication, fields, settings))
+    return problems
+
+
+def _replication_problems(
+    stream_name: str,
+    replication: dict[str, t.Any],
+    fields: dict[str, t.Any],
+    settings: set[str],
+) -> list[str]:
+    place = f"streams.{stream_name}.replication"
+    key = replication["key"]
+    if key not in fields:
+        return [f"{place}.key: {key!r} is not a declared field"]
+
+    problems = []
+    declared = fields[key]
+    if declared.get("format") != "date-time" and declared["type"] != "integer":
+        problems.append(f"{place}.key: {key!r} must be a date-time string or an integer field")
+    start_setting = replication.get("start_setting", "start_date")
+    if start_setting not in settings:
+        problems.append(f"{place}.start_setting: setting {start_setting!r} is not declared under settings")
+    return problems
+
+
+def _templates(document: dict[str, t.Any]) -> t.Iterator[tuple[str, str]]:
+    yield "api.base_url", document["api"]["base_url"]
+    for key, value in document["auth"].items():
+        if key != "type":
+            yield f"auth.{key}", value
+    for key, value in (document.get("headers") or {}).items():
+        yield f"headers.{key}", str(value)
+    for stream_name, stream in document["streams"].items():
+        for section in ("params", "headers"):
+            for key, value in (stream.get(section) or {}).items():
+                yield f"streams.{stream_name}.{section}.{key}", str(value)
+    for section in ("params", "headers"):
+        for key, value in ((document.get("stream_defaults") or {}).get(section) or {}).items():
+            yield f"stream_defaults.{section}.{key}", str(value)
+
+
+def _build_source(document: dict[str, t.Any]) -> SourceSpec:
+    defaults = document.get("stream_defaults") or {}
+    streams = tuple(_build_stream(name, body, defaults) for name, body in document["streams"].items())
+    settings = tuple(_build_setting(setting) for setting in document["settings"])
+    return SourceSpec(
+        name=document["name"],
+        base_url=document["api"]["base_url"],
+        api_version=document["api"].get("version"),
+        auth=dict(document["auth"]),
+        settings=settings,
+        streams=streams,
+        headers=dict(document.get("headers") or {}),
+        error_safe_fields=tuple((document.get("errors") or {}).get("safe_fields", ())),
+        description=document.get("description"),
+    )
+
+
+def _build_setting(setting: dict[str, t.Any]) -> SettingSpec:
+    return SettingSpec(
+        name=setting["name"],
+        type=setting["type"],
+        required=setting.get("required", False),
+        secret=setting.get("secret", False),
+        format=setting.get("format"),
+        default=setting.get("default"),
+        minimum=setting.get("minimum"),
+        maximum=setting.get("maximum"),
+        description=setting.get("description"),
+    )
+
+
+def _build_stream(name: str, body: dict[str, t.Any], defaults: dict[str, t.Any]) -> StreamSpec:
+    primary_key = tuple(body["primary_key"])
+    paginator = body.get("paginator") or defaults.get("paginator") or {"type": "single_page"}
+    replication = body.get("replication")
+    return StreamSpec(
+        name=name,
+        path=body["path"],
+        records=body.get("records") or defaults.get("records") or "$[*]",
+        paginator=PaginatorSpec(type=paginator["type"], options={k: v for k, v in paginator.items() if k != "type"}),
+        primary_key=primary_key,
+        fields=tuple(_build_field(field_name, spec, primary_key) for field_name, spec in body["fields"].items()),
+        params={**(defaults.get("params") or {}), **(body.get("params") or {})},
+        headers={**(defaults.get("headers") or {}), **(body.get("headers") or {})},
+        replication=ReplicationSpec(**replication) if replication else None,
+        ignored_fields=frozenset(body.get("ignored_fields", ())),
+        description=body.get("description"),
+    )
+
+
+def _build_field(name: str, spec: dict[str, t.Any], primary_key: tuple[str, ...]) -> FieldSpec:
+    return FieldSpec(
+        name=name,
+        type=spec["type"],
+        pii=spec["pii"],
+        path=tuple((spec.get("path") or name).split(".")),
+        format=spec.get("format"),
+        transform=spec.get("transform"),
+        nullable=spec.get("nullable", name not in primary_key),
+        description=spec.get("description"),
+    )

@@ -1,0 +1,117 @@
+"""The field whitelist: build the stream schema and cut API records down to it.
+
+Only declared fields leave the tap. Each declared field is read from its path
+in the API record, transformed as declared, and carries its PII class as
+`x-pii` in the JSON Schema that goes out in the SCHEMA message.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from collections import Counter
+from datetime import UTC, datetime
+
+from taps.engine.declaration import FieldSpec, StreamSpec
+
+_MISSING = object()
+
+
+class FieldTransformError(ValueError):
+    """Raised when a declared transform cannot apply to a value; names the field, never the value."""
+
+
+def field_schema(spec: FieldSpec) -> dict[str, t.Any]:
+    """Return the JSON Schema of one declared field, with its `x-pii` class."""
+    json_type: str | list[str] = [spec.type, "null"] if spec.nullable else spec.type
+    schema: dict[str, t.Any] = {"type": json_type, "x-pii": spec.pii}
+    if spec.format:
+        schema["format"] = spec.format
+    if spec.description:
+        schema["description"] = spec.description
+    if spec.type == "object":
+        schema["additionalProperties"] = True
+    return schema
+
+
+def stream_schema(stream: StreamSpec) -> dict[str, t.Any]:
+    """Return the JSON Schema of a stream's records: exactly its declared fields."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {spec.name: field_schema(spec) for spec in stream.fields},
+        "required": list(stream.primary_key),
+    }
+
+
+def annotate_schema(schema: dict[str, t.Any], stream: StreamSpec) -> dict[str, t.Any]:
+    """Return a copy of `schema` with the declared `x-pii` class on every declared property.
+
+    singer-sdk's catalog model keeps only standard JSON Schema keywords, so the
+    classes are put back wherever a schema passes through it.
+    """
+    classes = {spec.name: spec.pii for spec in stream.fields}
+    properties = {
+        name: ({**prop, "x-pii": classes[name]} if name in classes else dict(prop))
+        for name, prop in schema.get("properties", {}).items()
+    }
+    return {**schema, "properties": properties}
+
+
+def read_path(record: t.Mapping[str, t.Any], path: tuple[str, ...]) -> t.Any:
+    """Follow a dotted path into nested objects; a missing step or a null gives `_MISSING`/None."""
+    value: t.Any = record
+    for step in path:
+        if not isinstance(value, t.Mapping):
+            return None if value is None else _MISSING
+        value = value.get(step, _MISSING)
+        if value is _MISSING:
+            return _MISSING
+    return value
+
+
+def epoch_seconds_to_iso(value: t.Any, field_name: str) -> str | None:
+    """Convert seconds since 1970 to an ISO-8601 UTC timestamp string."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"Field {field_name!r}: expected epoch seconds (a number), got a {type(value).__name__}."
+        raise FieldTransformError(msg)
+    return datetime.fromtimestamp(value, tz=UTC).isoformat()
+
+
+TRANSFORMS: dict[str, t.Callable[[t.Any, str], t.Any]] = {
+    "epoch_seconds": epoch_seconds_to_iso,
+}
+
+
+class RecordShaper:
+    """Cut API records down to the declared fields and count what was dropped."""
+
+    def __init__(self, stream: StreamSpec) -> None:
+        self._fields = stream.fields
+        self._consumed = {spec.path[0] for spec in stream.fields} | set(stream.ignored_fields)
+        self.undeclared: Counter[str] = Counter()
+        self.records = 0
+
+    def shape(self, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """Return the whitelisted record. Declared fields absent from the API record stay absent."""
+        self.records += 1
+        for name in record.keys() - self._consumed:
+            self.undeclared[name] += 1
+
+        shaped: dict[str, t.Any] = {}
+        for spec in self._fields:
+            value = read_path(record, spec.path)
+            if value is _MISSING:
+                continue
+            if spec.transform:
+                value = TRANSFORMS[spec.transform](value, spec.name)
+            shaped[spec.name] = value
+        return shaped
+
+    def summary(self) -> str | None:
+        """Describe the undeclared fields that were dropped, or None when there were none."""
+        if not self.undeclared:
+            return None
+        counts = ", ".join(f"{name} ({count})" for name, count in sorted(self.undeclared.items()))
+        return f"dropped {len(self.undeclared)} undeclared field(s) from {self.records} record(s): {counts}"

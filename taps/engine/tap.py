@@ -1,0 +1,95 @@
+"""Turn a validated source declaration into a singer-sdk Tap class."""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk import Tap
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.helpers.capabilities import PluginCapabilities
+
+from taps.engine.declaration import SettingSpec, SourceSpec, StreamSpec, load_declaration
+from taps.engine.fields import annotate_schema
+from taps.engine.stream import DeclarativeStream
+
+
+def settings_schema(settings: t.Iterable[SettingSpec]) -> dict[str, t.Any]:
+    """Return the tap's config JSON Schema built from the declared settings."""
+    properties: dict[str, t.Any] = {}
+    required: list[str] = []
+    for setting in settings:
+        prop: dict[str, t.Any] = {"type": [setting.type] if setting.required else [setting.type, "null"]}
+        for key in ("format", "default", "minimum", "maximum", "description"):
+            value = getattr(setting, key)
+            if value is not None:
+                prop[key] = value
+        if setting.secret:
+            prop["secret"] = True
+            prop["writeOnly"] = True
+        properties[setting.name] = prop
+        if setting.required:
+            required.append(setting.name)
+    return {"type": "object", "properties": properties, "required": required}
+
+
+class DeclarativeTap(Tap):
+    """A tap whose streams come from a `SourceSpec`; subclasses set `source`."""
+
+    source: t.ClassVar[SourceSpec]
+    package_name = "spendlake"
+    message_writer_class = MsgSpecWriter
+
+    # BATCH messages bypass record post-processing, so they would write fields
+    # outside the whitelist to disk before the PII mapper could see them.
+    capabilities: t.ClassVar[list[t.Any]] = [
+        capability for capability in Tap.capabilities if capability != PluginCapabilities.BATCH
+    ]
+
+    def discover_streams(self) -> list[DeclarativeStream]:
+        """Create one stream per declared stream."""
+        return [DeclarativeStream(self, stream, self.source) for stream in self.source.streams]
+
+    @property
+    def catalog_dict(self) -> dict[str, t.Any]:
+        """Return the catalog with the `x-pii` class on every field."""
+        catalog = super().catalog_dict
+        for entry in catalog.get("streams", []):
+            spec = self._stream_spec(entry.get("tap_stream_id"))
+            if spec is not None:
+                entry["schema"] = annotate_schema(entry["schema"], spec)
+        return catalog
+
+    def setup_mapper(self) -> None:
+        """Register stream schemas with their `x-pii` classes, so SCHEMA messages carry them."""
+        super().setup_mapper()
+        for stream_name, maps in list(self.mapper.stream_maps.items()):
+            spec = self._stream_spec(stream_name)
+            if spec is None or not maps:
+                continue
+            primary = maps[0]
+            self.mapper.register_raw_stream_schema(
+                stream_name,
+                annotate_schema(primary.raw_schema, spec),
+                primary.raw_key_properties,
+            )
+
+    def _stream_spec(self, name: str | None) -> StreamSpec | None:
+        return next((stream for stream in self.source.streams if stream.name == name), None)
+
+
+def build_tap_class(source: SourceSpec) -> type[DeclarativeTap]:
+    """Create the Tap subclass `tap-<name>` that serves the declared streams."""
+    class_name = "Tap" + "".join(part.capitalize() for part in source.name.split("_"))
+    attributes = {
+        "name": f"tap-{source.name.replace('_', '-')}",
+        "config_jsonschema": settings_schema(source.settings),
+        "source": source,
+        "__module__": __name__,
+        "__doc__": source.description or f"Singer tap for {source.name}, built from its declaration.",
+    }
+    return t.cast("type[DeclarativeTap]", type(class_name, (DeclarativeTap,), attributes))
+
+
+def tap_from_declaration(path: t.Any) -> type[DeclarativeTap]:
+    """Load, validate and build a tap class from a YAML declaration path or resource."""
+    return build_tap_class(load_declaration(path))
