@@ -152,3 +152,7 @@ class PIIMapper(InlineMapper):
         self._summarise_unknown()
         super().process_endofpipe()
         sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    PIIMapper.cli()

@@ -1,0 +1,206 @@
+"""mapper-pii on real Singer messages: hashing, dropping, schema rewrite, failing closed."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import subprocess
+import sys
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from mappers.pii import PIIMapper
+from mappers.pii.plan import MappingError
+from privacy.keys import load_tenant_keys
+from privacy.policy import PolicyError
+from privacy.pseudonyms import Pseudonymizer
+from tests.singer_run import captured_stdout, parse_messages
+
+SCHEMA = {
+    "type": "SCHEMA",
+    "stream": "customers",
+    "key_properties": ["id"],
+    "bookmark_properties": ["created"],
+    "schema": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "x-pii": "identifier"},
+            "created": {"type": ["string", "null"], "format": "date-time", "x-pii": "none"},
+            "email": {"type": ["string", "null"], "x-pii": "email"},
+            "phone": {"type": ["string", "null"], "x-pii": "phone"},
+            "name": {"type": ["string", "null"], "x-pii": "name"},
+            "street": {"type": ["string", "null"], "x-pii": "address"},
+            "ip": {"type": ["string", "null"], "x-pii": "ip"},
+            "note": {"type": ["string", "null"], "x-pii": "free_text"},
+            "currency": {"type": ["string", "null"], "x-pii": "none"},
+        },
+        "required": ["id"],
+    },
+}
+RECORD = {
+    "type": "RECORD",
+    "stream": "customers",
+    "record": {
+        "id": "cus_123",
+        "created": "2026-11-01T10:00:00+00:00",
+        "email": "Jane.Roe@Example.com",
+        "phone": "+1 415 555 0123",
+        "name": "Jane Roe",
+        "street": "1 Canary Street",
+        "ip": "192.0.2.7",
+        "note": "call Jane",
+        "currency": "usd",
+    },
+}
+STATE = {"type": "STATE", "value": {"bookmarks": {"customers": {"replication_key_value": "2026-11-01T10:00:00+00:00"}}}}
+
+
+def run_mapper(lines: list[dict[str, t.Any]], config: dict[str, t.Any] | None = None) -> list[dict[str, t.Any]]:
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    with captured_stdout() as raw:
+        mapper = PIIMapper(config={"tenant": "acme", **(config or {})})
+        mapper.listen(io.StringIO(text))
+        sys.stdout.flush()
+    return parse_messages(raw.getvalue())
+
+
+def test_record_hashed_and_dropped_per_class(spendlake_env: Path) -> None:
+    out = run_mapper([SCHEMA, RECORD, STATE])
+
+    record = next(m for m in out if m["type"] == "RECORD")["record"]
+    pseudonymizer = Pseudonymizer(load_tenant_keys(spendlake_env, "acme").hmac_key)
+    assert record == {
+        "id": pseudonymizer.pseudonym("identifier", "cus_123"),
+        "created": "2026-11-01T10:00:00+00:00",
+        "email": pseudonymizer.pseudonym("email", "jane.roe@example.com"),
+        "phone": pseudonymizer.pseudonym("phone", "+14155550123"),
+        "currency": "usd",
+    }
+
+
+def test_schema_rewritten_to_what_is_emitted() -> None:
+    out = run_mapper([SCHEMA, RECORD])
+
+    schema = next(m for m in out if m["type"] == "SCHEMA")
+    properties = schema["schema"]["properties"]
+    assert sorted(properties) == ["created", "currency", "email", "id", "phone"]
+    assert properties["email"] == {"type": ["string", "null"], "x-pii": "email", "x-pii-applied": "hmac"}
+    assert properties["id"]["type"] == "string"
+    assert properties["currency"]["x-pii-applied"] == "keep"
+    assert schema["key_properties"] == ["id"]
+    assert schema["bookmark_properties"] == ["created"]
+
+
+def test_state_passes_through_after_records() -> None:
+    out = run_mapper([SCHEMA, RECORD, STATE])
+
+    assert [m["type"] for m in out] == ["SCHEMA", "RECORD", "STATE"]
+    assert out[-1]["value"] == STATE["value"]
+
+
+def test_no_personal_value_in_output() -> None:
+    raw = json.dumps(run_mapper([SCHEMA, RECORD]))
+
+    for value in ("Jane", "Roe", "Canary", "555", "192.0.2.7", "cus_123", "call"):
+        assert value not in raw
+
+
+def test_record_before_schema_stops_run() -> None:
+    with pytest.raises(MappingError, match="RECORD arrived before its SCHEMA"):
+        run_mapper([RECORD])
+
+
+def test_unknown_class_stops_run() -> None:
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["schema"]["properties"]["email"]["x-pii"] = "mail"
+
+    with pytest.raises(MappingError, match="field 'email' has an unknown x-pii class 'mail'"):
+        run_mapper([schema])
+
+
+def test_unclassified_field_dropped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["schema"]["properties"]["mystery"] = {"type": ["string", "null"]}
+    record = {**RECORD, "record": {**RECORD["record"], "mystery": "jane secret"}}
+
+    with caplog.at_level(logging.INFO):
+        out = run_mapper([schema, record])
+
+    assert "mystery" not in next(m for m in out if m["type"] == "RECORD")["record"]
+    assert "dropped 1 field(s) without an x-pii class: mystery" in caplog.text
+    assert "jane secret" not in caplog.text
+
+
+def test_unclassified_fails_in_strict_mode() -> None:
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["schema"]["properties"]["mystery"] = {"type": "string"}
+
+    with pytest.raises(MappingError, match="field 'mystery' has no x-pii class"):
+        run_mapper([schema], {"unclassified": "fail"})
+
+
+def test_field_missing_from_schema_never_passes() -> None:
+    record = {**RECORD, "record": {**RECORD["record"], "surprise": "jane@example.org"}}
+
+    out = run_mapper([SCHEMA, record])
+
+    assert "surprise" not in next(m for m in out if m["type"] == "RECORD")["record"]
+    with pytest.raises(MappingError, match="not in its SCHEMA: surprise"):
+        run_mapper([SCHEMA, record], {"unclassified": "fail"})
+
+
+def test_dropping_key_property_rejected() -> None:
+    with pytest.raises(MappingError, match="drops key property id"):
+        run_mapper([SCHEMA], {"policy": {"identifier": "drop"}})
+
+
+def test_policy_override_keeps_class() -> None:
+    out = run_mapper([SCHEMA, RECORD], {"policy": {"address": "keep"}})
+
+    assert next(m for m in out if m["type"] == "RECORD")["record"]["street"] == "1 Canary Street"
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        pytest.param({"secret": "keep"}, "'secret' values may only be dropped, never 'keep'", id="secret-keep"),
+        pytest.param({"email": "encrypt"}, "action 'encrypt' is not available yet", id="planned-action"),
+        pytest.param({"email": "rot13"}, "unknown action 'rot13'", id="unknown-action"),
+    ],
+)
+def test_invalid_policy_rejected_at_start(policy: dict[str, str], message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        PIIMapper(config={"tenant": "acme", "policy": policy})
+
+
+def test_batch_message_rejected() -> None:
+    batch = {"type": "BATCH", "stream": "customers", "encoding": {"format": "jsonl"}, "manifest": ["file:///tmp/x"]}
+
+    with pytest.raises(MappingError, match="BATCH messages cannot be mapped"):
+        run_mapper([SCHEMA, batch])
+
+
+def test_invalid_json_line_error_hides_content(spendlake_env: Path) -> None:
+    text = json.dumps(SCHEMA) + '\n{"type": "RECORD", "record": {"email": "jane@example.com"\n'
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mappers.pii.mapper", "--config", "ENV"],
+        input=text,
+        capture_output=True,
+        text=True,
+        env={"MAPPER_PII_TENANT": "acme", "SPENDLAKE_HOME": str(spendlake_env), **_master_env()},
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "Input line 2 is not valid JSON" in result.stderr
+    assert "jane@example.com" not in result.stderr
+
+
+def _master_env() -> dict[str, str]:
+    import os
+
+    return {"SPENDLAKE_MASTER_KEY": os.environ["SPENDLAKE_MASTER_KEY"], "PATH": os.environ.get("PATH", "")}
