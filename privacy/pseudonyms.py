@@ -7,6 +7,7 @@ the hashed message, so an email and a phone with equal text never collide.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import typing as t
@@ -49,6 +50,8 @@ class Pseudonymizer:
             raise ValueError(msg)
         self._base = hmac.new(key, digestmod=hashlib.sha256)
         self._default_region = default_phone_region
+        # Customers recur across records, so recent pseudonyms are cached per instance.
+        self._cached = functools.lru_cache(maxsize=65_536)(self._compute)
 
     def __repr__(self) -> str:
         return f"Pseudonymizer(default_phone_region={self._default_region!r})"
@@ -66,8 +69,10 @@ class Pseudonymizer:
         """Return the pseudonym of `value`, or None for None."""
         if value is None:
             return None
+        return self._cached(pii_class, value if isinstance(value, str) else str(value))
+
+    def _compute(self, pii_class: str, value: str) -> str:
+        message = f"{pii_class}\x00{self.normalise(pii_class, value)}"
         digest = self._base.copy()
-        digest.update(pii_class.encode())
-        digest.update(b"\x00")
-        digest.update(self.normalise(pii_class, value).encode("utf-8", "surrogatepass"))
+        digest.update(message.encode("utf-8", "surrogatepass"))
         return digest.hexdigest()

@@ -59,3 +59,11 @@ def test_any_text_hashes_to_hex(value: str) -> None:
     assert digest is not None
     assert len(digest) == 64
     assert int(digest, 16) >= 0
+
+
+def test_lone_surrogate_and_nul_do_not_crash() -> None:
+    pseudonymizer = Pseudonymizer(KEY)
+
+    assert len(pseudonymizer.pseudonym("email", "a\ud800b@example.com") or "") == 64
+    assert len(pseudonymizer.pseudonym("identifier", "id\x00with-nul") or "") == 64
+    assert pseudonymizer.pseudonym("identifier", 12345) == pseudonymizer.pseudonym("identifier", "12345")

@@ -1,0 +1,127 @@
+"""The demo: sandbox up, `meltano run` for tenant `demo`, summary printed, sandbox down."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import typing as t
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+DEMO_TENANT = "demo"
+PIPELINE = ("tap-stripe", "mapper-pii", "target-warehouse")
+
+#: Meltano must send nothing anywhere: no usage statistics, no version check.
+MELTANO_QUIET_ENV = {
+    "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "MELTANO_DISABLE_TRACKING": "true",
+    "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+}
+
+
+class DemoError(RuntimeError):
+    """Raised when a demo step fails; the message names the step."""
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    """Rows one run loaded into a table, and the table's total afterwards."""
+
+    table: str
+    loaded: int
+    total: int
+
+
+def run_demo(home: Path, *, project_root: Path, out: t.TextIO = sys.stdout) -> list[StreamSummary]:
+    """Run the whole demo and print what it loaded."""
+    from sandbox.server import load_or_create_state, start_server
+    from sandbox.stripe_api import DEMO_API_KEY
+    from sandbox.stripe_data import StripeWorld
+
+    state = load_or_create_state(home / "sandbox")
+    world = StripeWorld(state.seed, state.anchor, state.ticks)
+    started = datetime.now(UTC)
+
+    with start_server(world) as server:
+        print(f"Sandbox serving the Stripe API on {server.url}", file=out, flush=True)
+        env = pipeline_env(home, api_url=server.url, api_key=DEMO_API_KEY)
+        run_meltano(project_root, env)
+
+    summary = load_summary(home, started)
+    print_summary(summary, home, out)
+    return summary
+
+
+def pipeline_env(home: Path, *, api_url: str, api_key: str) -> dict[str, str]:
+    """Build the environment of the `meltano run` child process."""
+    env = dict(os.environ)
+    env.update(MELTANO_QUIET_ENV)
+    env.update(
+        {
+            "SPENDLAKE_HOME": str(home),
+            "SPENDLAKE_ALLOW_LOCAL_MASTER_KEY": "true",
+            "TAP_STRIPE_API_URL": api_url,
+            "TAP_STRIPE_API_KEY": api_key,
+        }
+    )
+    # The plugins are console scripts installed beside this interpreter.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run_meltano(project_root: Path, env: dict[str, str]) -> None:
+    """Run the pipeline through Meltano in the `dev` environment."""
+    meltano = shutil.which("meltano", path=env["PATH"])
+    if meltano is None:
+        msg = "The meltano executable was not found; run `make demo`, which installs it into .venv."
+        raise DemoError(msg)
+
+    command = [meltano, "--environment", "dev", "run", *PIPELINE]
+    completed = subprocess.run(command, cwd=project_root, env=env, check=False)
+    if completed.returncode != 0:
+        msg = f"`meltano run {' '.join(PIPELINE)}` failed with exit code {completed.returncode}; its log is above."
+        raise DemoError(msg)
+
+
+def load_summary(home: Path, since: datetime) -> list[StreamSummary]:
+    """Read rows loaded per stream since `since`, and each table's total, from the warehouse."""
+    from targets.warehouse.duckdb_store import connect_warehouse
+
+    connection = connect_warehouse(home, DEMO_TENANT, read_only=True)
+    try:
+        loaded = dict(
+            connection.execute(
+                "select source || '.' || stream, sum(rows) from _spendlake.loads where loaded_at >= ? group by 1",
+                [since],
+            ).fetchall()
+        )
+        tables = connection.execute(
+            "select schema_name || '.' || table_name from duckdb_tables() "
+            "where database_name = current_database() and schema_name <> '_spendlake' order by 1"
+        ).fetchall()
+        return [
+            StreamSummary(
+                table=table,
+                loaded=int(loaded.get(table, 0)),
+                total=connection.execute(f"select count(*) from {table}").fetchone()[0],  # noqa: S608
+            )
+            for (table,) in tables
+        ]
+    finally:
+        connection.close()
+
+
+def print_summary(summary: list[StreamSummary], home: Path, out: t.TextIO) -> None:
+    """Print rows loaded per stream and where the warehouse is."""
+    from spendlake.paths import duckdb_path, tenant_dir
+
+    print(f"\nLoaded for tenant {DEMO_TENANT!r}:", file=out)
+    width = max((len(row.table) for row in summary), default=10)
+    for row in summary:
+        print(f"  {row.table:<{width}}  {row.loaded:>7} rows loaded this run, {row.total:>7} in the table", file=out)
+    print(f"\nEncrypted warehouse: {duckdb_path(home, DEMO_TENANT)}", file=out)
+    print(f"Encrypted Parquet lake: {tenant_dir(home, DEMO_TENANT) / 'parquet'}", file=out)
+    print('Query it with: .venv/bin/spendlake query "select count(*) from stripe.charges"', file=out)
