@@ -78,10 +78,10 @@ def load_tenant_keys(
 ) -> TenantKeys:
     """Load the tenant's keys, creating the keyring on first use.
 
-    The master key comes from `SPENDLAKE_MASTER_KEY`. Without it, a local
-    master-key file is used (and generated) only when `allow_local_master_key`
-    is true or, when that argument is None, `SPENDLAKE_ALLOW_LOCAL_MASTER_KEY`
-    is set.
+    The master key comes from `SPENDLAKE_MASTER_KEY`. Without it, the local
+    master-key file `<home>/keys/master.key` is used if it exists; it is
+    generated only when `allow_local_master_key` is true or, when that argument
+    is None, `SPENDLAKE_ALLOW_LOCAL_MASTER_KEY` is set.
     """
     validate_tenant(tenant)
     if allow_local_master_key is None:
@@ -130,11 +130,11 @@ def _load_master_key(folder: Path, *, allow_local: bool) -> bytes:
         return _decode_master_key(encoded, source=f"the environment variable {MASTER_KEY_ENV}")
 
     path = folder / "master.key"
-    if not allow_local:
+    if not path.exists() and not allow_local:
         msg = (
             f"No master key: set {MASTER_KEY_ENV} to the base64 encoding of 32 random bytes "
-            f"(for example the output of `spendlake keys generate-master`), or set "
-            f"{ALLOW_LOCAL_MASTER_KEY_ENV}=true to use a local master-key file (demo only)."
+            f"(keep it in a secret store), or set {ALLOW_LOCAL_MASTER_KEY_ENV}=true to generate "
+            f"a local master-key file (demo only)."
         )
         raise KeyringError(msg)
 

@@ -41,6 +41,8 @@ def run_demo(home: Path, *, project_root: Path, out: t.TextIO = sys.stdout) -> l
     from sandbox.stripe_api import DEMO_API_KEY
     from sandbox.stripe_data import StripeWorld
 
+    # The demo is the one case where a generated local master key is allowed.
+    os.environ["SPENDLAKE_ALLOW_LOCAL_MASTER_KEY"] = "true"
     state = load_or_create_state(home / "sandbox")
     world = StripeWorld(state.seed, state.anchor, state.ticks)
     started = datetime.now(UTC)
@@ -65,6 +67,9 @@ def pipeline_env(home: Path, *, api_url: str, api_key: str) -> dict[str, str]:
             "SPENDLAKE_ALLOW_LOCAL_MASTER_KEY": "true",
             "TAP_STRIPE_API_URL": api_url,
             "TAP_STRIPE_API_KEY": api_key,
+            # Bookmarks live beside the warehouse they describe, so removing the
+            # home folder starts both afresh and never leaves a gap.
+            "MELTANO_STATE_BACKEND_URI": (home / "state").as_uri(),
         }
     )
     # The plugins are console scripts installed beside this interpreter.

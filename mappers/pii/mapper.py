@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import typing as t
+from datetime import UTC, datetime
 
 import singer_sdk.singerlib as singer
 from singer_sdk import InlineMapper
@@ -85,7 +86,7 @@ class PIIMapper(InlineMapper):
             stream=stream,
             record=mapped,
             version=message_dict.get("version"),
-            time_extracted=message_dict.get("time_extracted"),
+            time_extracted=_parse_time_extracted(message_dict.get("time_extracted")),
         )
 
     def map_state_message(self, message_dict: dict[str, t.Any]) -> t.Iterable[singer.Message]:
@@ -152,6 +153,19 @@ class PIIMapper(InlineMapper):
         self._summarise_unknown()
         super().process_endofpipe()
         sys.stdout.flush()
+
+
+def _parse_time_extracted(value: t.Any) -> datetime | None:
+    """Read `time_extracted`, which arrives as ISO-8601 text; a value without a zone is UTC."""
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ SCHEMA = {
 RECORD = {
     "type": "RECORD",
     "stream": "customers",
+    "time_extracted": "2026-11-02T08:00:00.123456+00:00",
     "record": {
         "id": "cus_123",
         "created": "2026-11-01T10:00:00+00:00",
@@ -92,6 +93,12 @@ def test_schema_rewritten_to_what_is_emitted() -> None:
     assert properties["currency"]["x-pii-applied"] == "keep"
     assert schema["key_properties"] == ["id"]
     assert schema["bookmark_properties"] == ["created"]
+
+
+def test_time_extracted_kept() -> None:
+    out = run_mapper([SCHEMA, RECORD])
+
+    assert next(m for m in out if m["type"] == "RECORD")["time_extracted"] == "2026-11-02T08:00:00.123456Z"
 
 
 def test_state_passes_through_after_records() -> None:

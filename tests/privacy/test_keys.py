@@ -60,7 +60,8 @@ def test_local_master_key_only_when_allowed(spendlake_env: Path, monkeypatch: py
     monkeypatch.setenv("SPENDLAKE_ALLOW_LOCAL_MASTER_KEY", "true")
 
     first = load_tenant_keys(spendlake_env, "demo")
-    second = load_tenant_keys(spendlake_env, "demo")
+    monkeypatch.delenv("SPENDLAKE_ALLOW_LOCAL_MASTER_KEY")
+    second = load_tenant_keys(spendlake_env, "demo")  # an existing file is read without the flag
 
     master = spendlake_env / "keys" / "master.key"
     assert stat.S_IMODE(master.stat().st_mode) == 0o600
