@@ -1,0 +1,136 @@
+"""`target-warehouse`: the Singer target writing a tenant's encrypted Parquet lake and DuckDB warehouse."""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.target_base import Target
+
+from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
+from targets.warehouse.reader import SafeMsgSpecReader
+from targets.warehouse.session import WarehouseSession
+from targets.warehouse.sink import WarehouseSink
+
+if t.TYPE_CHECKING:
+    from pathlib import PurePath
+
+    from singer_sdk.singerlib.encoding.base import GenericSingerReader
+
+_SOURCE_RULE = (
+    "use 1-63 characters of lower-case letters, digits, '-' or '_', starting with a letter or digit "
+    "(for example 'stripe' or 'google-ads')"
+)
+
+
+class TargetWarehouse(Target):
+    """Singer target that loads one source of one tenant into encrypted Parquet files and DuckDB.
+
+    A STATE message is written to stdout only after every record read before it
+    is committed: the SDK emits state when it drains all sinks, and each drained
+    batch is committed (Parquet file synced, DuckDB transaction committed) first.
+    """
+
+    name = "target-warehouse"
+    package_name = "spendlake"
+    default_sink_class = WarehouseSink
+    message_reader_class = SafeMsgSpecReader
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "tenant",
+            th.StringType,
+            required=True,
+            description="Tenant (client) id. Selects the tenant's keyring and its folder under warehouse/.",
+        ),
+        th.Property(
+            "source",
+            th.StringType,
+            required=True,
+            description=(
+                "Source name, for example 'stripe'. Names the DuckDB schema and the Parquet folder "
+                "of this load; same rules as the tenant id."
+            ),
+        ),
+        th.Property(
+            "home",
+            th.StringType,
+            description="spendlake home folder. Default: the SPENDLAKE_HOME variable, else ./.spendlake.",
+        ),
+        th.Property(
+            "validate_records",
+            th.BooleanType,
+            default=False,
+            description=(
+                "Validate each record against its JSON Schema before loading. Off by default: every "
+                "column's type is still checked when the batch is converted to Arrow."
+            ),
+        ),
+        th.Property(
+            "load_method",
+            th.StringType,
+            default="upsert",
+            allowed_values=["upsert"],
+            description="Rows upsert by primary key; streams without key properties append.",
+        ),
+    ).to_dict()
+
+    def __init__(
+        self,
+        *,
+        config: dict | PurePath | str | list[PurePath | str] | None = None,
+        parse_env_config: bool = False,
+        validate_config: bool = True,
+        setup_mapper: bool = True,
+        message_reader: GenericSingerReader | None = None,
+    ) -> None:
+        self._session: WarehouseSession | None = None
+        self._session_lock = threading.Lock()
+        super().__init__(
+            config=config,
+            parse_env_config=parse_env_config,
+            validate_config=validate_config,
+            setup_mapper=setup_mapper,
+            message_reader=message_reader,
+        )
+        if validate_config:
+            self._check_names()
+
+    def warehouse_session(self) -> WarehouseSession:
+        """Return the run's warehouse session, opening the keyring and database on first use."""
+        with self._session_lock:
+            if self._session is None:
+                home = spendlake_home(self.config.get("home"))
+                self._session = WarehouseSession(home, self.config["tenant"], self.config["source"])
+            return self._session
+
+    def process_endofpipe(self) -> None:
+        """Drain all sinks (which writes the final STATE), then checkpoint and close the database."""
+        super().process_endofpipe()
+        with self._session_lock:
+            if self._session is not None:
+                self._session.finish()
+                self._session = None
+
+    def close(self) -> None:
+        """Close the database after a failed run; committed batches stay in DuckDB's write-ahead log."""
+        with self._session_lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+    def _check_names(self) -> None:
+        errors = []
+        try:
+            validate_tenant(self.config.get("tenant", ""))
+        except InvalidTenantError as error:
+            errors.append(f"Setting 'tenant': {error}")
+        try:
+            validate_tenant(self.config.get("source", ""))
+        except InvalidTenantError:
+            errors.append(f"Setting 'source': invalid source name; {_SOURCE_RULE}.")
+
+        if errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)

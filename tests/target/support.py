@@ -1,0 +1,94 @@
+"""Helpers for target-warehouse tests: Singer message builders, target runs and warehouse queries."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from singer_sdk.testing.runners import TargetTestRunner
+
+from targets.warehouse import TargetWarehouse
+from targets.warehouse.duckdb_store import connect_warehouse
+
+TENANT = "acme"
+SOURCE = "stripe"
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+
+
+def fixtures_folder() -> Path:
+    """Return the public payload folder; skip when absent, except in CI where it must exist."""
+    if FIXTURES.is_dir():
+        return FIXTURES
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"The fixture folder {FIXTURES} is missing, and CI=true requires it.")
+    pytest.skip(f"The fixture folder {FIXTURES} is not present on this machine.")
+
+
+def target_config(home: Path, **extra: Any) -> dict[str, Any]:
+    return {"tenant": TENANT, "source": SOURCE, "home": str(home), **extra}
+
+
+def schema_message(
+    stream: str,
+    properties: dict[str, Any],
+    key_properties: Sequence[str] = ("id",),
+    required: Sequence[str] = (),
+) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": list(key_properties)}
+
+
+def record_message(stream: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "RECORD", "stream": stream, "record": record}
+
+
+def state_message(value: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "STATE", "value": value}
+
+
+def singer_text(messages: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(message) + "\n" for message in messages)
+
+
+def run_target(home: Path, messages: Iterable[dict[str, Any]], **config: Any) -> list[dict[str, Any]]:
+    """Run the target on `messages` through the SDK test runner; return the STATE values it wrote."""
+    runner = TargetTestRunner(
+        TargetWarehouse,
+        config=target_config(home, **config),
+        input_io=io.StringIO(singer_text(messages)),
+    )
+    runner.sync_all()
+    return runner.state_messages
+
+
+def run_target_expecting_error(home: Path, messages: Iterable[dict[str, Any]], **config: Any) -> Exception:
+    """Run the target on input it must reject; return the error after closing the database."""
+    target = TargetWarehouse(config=target_config(home, **config))
+    try:
+        target.listen(file_input=io.StringIO(singer_text(messages)))
+    except Exception as error:  # noqa: BLE001 - the caller asserts the type and text
+        return error
+    finally:
+        target.close()
+    pytest.fail("The target accepted input that it must reject.")
+
+
+def query(home: Path, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run `sql` on the tenant's warehouse, opened read-only."""
+    with connect_warehouse(home, TENANT, read_only=True) as connection:
+        return connection.execute(sql, list(parameters)).fetchall()
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.rglob("*") if path.is_file())
+
+
+def tenant_folder(home: Path) -> Path:
+    return home / "warehouse" / TENANT

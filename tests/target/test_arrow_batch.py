@@ -1,0 +1,148 @@
+"""Typed Arrow batches: strict checks per column, errors that name the field and never the value."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from targets.warehouse.arrow_batch import build_batch, replace_lone_surrogates
+from targets.warehouse.arrow_schema import layout_from_schema
+from targets.warehouse.errors import DuplicateKeyError, RecordTypeError
+from targets.warehouse.primary_key import reject_duplicate_keys
+
+LOADED_AT = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
+MARKER = "batch-canary-2b7e19"
+
+
+def _batch(prop: dict, values: list, key_properties: tuple[str, ...] = ()) -> pa.Table:
+    layout = layout_from_schema("events", {"properties": {"value": prop}}, key_properties)
+    return build_batch(layout, [{"value": value} for value in values], LOADED_AT)
+
+
+def test_integers_accept_whole_decimals() -> None:
+    table = _batch({"type": "integer"}, [1, Decimal("2"), Decimal("3.0"), None, 2**63 - 1])
+
+    assert table.column("value").to_pylist() == [1, 2, 3, None, 2**63 - 1]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (True, "expected an integer, found bool"),
+        (Decimal("1.5"), "expected an integer, found a number with a fractional part"),
+        (MARKER, "expected an integer, found str"),
+        (2**63, "the integer does not fit in 64 bits"),
+    ],
+)
+def test_integers_reject_other_values(value: object, reason: str) -> None:
+    expected = f"Stream 'events', field 'value', record 2 of 2 in the batch: {reason}"
+    with pytest.raises(RecordTypeError, match=expected) as caught:
+        _batch({"type": "integer"}, [1, value])
+
+    assert MARKER not in str(caught.value)
+
+
+def test_numbers_convert_decimals() -> None:
+    table = _batch({"type": "number"}, [Decimal("0.1"), 2, 2.5, None])
+
+    assert table.column("value").to_pylist() == [0.1, 2.0, 2.5, None]
+
+
+@pytest.mark.parametrize("value", [True, "1.5", [1]])
+def test_numbers_reject_other_values(value: object) -> None:
+    with pytest.raises(RecordTypeError, match="field 'value', record 1 of 1 in the batch: expected a number"):
+        _batch({"type": "number"}, [value])
+
+
+def test_booleans_reject_integers() -> None:
+    with pytest.raises(RecordTypeError, match="expected a boolean, found int"):
+        _batch({"type": "boolean"}, [True, 1])
+
+
+def test_strings_reject_numbers() -> None:
+    with pytest.raises(RecordTypeError, match="expected a string, found int"):
+        _batch({"type": "string"}, ["a", 5])
+
+
+def test_timestamps_parse_offsets_and_naive_values() -> None:
+    values = [
+        "2024-01-02T03:04:05Z",
+        "2024-01-02T05:04:05+02:00",
+        "2024-01-02T03:04:05",
+        "2024-01-02T03:04:05.123456789Z",
+        datetime.datetime(2024, 1, 2, 3, 4, 5),
+        None,
+    ]
+
+    table = _batch({"type": ["null", "string"], "format": "date-time"}, values)
+
+    parsed = table.column("value").to_pylist()
+    expected = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    assert parsed[:3] == [expected, expected, expected]
+    assert parsed[3] == expected.replace(microsecond=123456)
+    assert parsed[4] == expected
+    assert parsed[5] is None
+
+
+def test_unparseable_timestamp_hides_value() -> None:
+    expected = "record 2 of 2 in the batch: expected an ISO 8601 date-time string"
+    with pytest.raises(RecordTypeError, match=expected) as caught:
+        _batch({"type": "string", "format": "date-time"}, ["2024-01-02T03:04:05Z", MARKER])
+
+    assert MARKER not in str(caught.value)
+
+
+def test_dates_parse_and_reject() -> None:
+    table = _batch({"type": "string", "format": "date"}, ["2024-02-29", datetime.date(2024, 3, 1), None])
+
+    assert table.column("value").to_pylist() == [datetime.date(2024, 2, 29), datetime.date(2024, 3, 1), None]
+    with pytest.raises(RecordTypeError, match="expected an ISO 8601 date string"):
+        _batch({"type": "string", "format": "date"}, ["2024-02-30"])
+
+
+def test_objects_become_json_text() -> None:
+    table = _batch({"type": ["null", "object"]}, [{"b": Decimal("1.50"), "a": [1, "x"]}, None])
+
+    assert table.column("value").to_pylist() == ['{"b":1.50,"a":[1,"x"]}', None]
+
+
+def test_objects_reject_scalars() -> None:
+    with pytest.raises(RecordTypeError, match="expected a JSON object, found str"):
+        _batch({"type": "object"}, [MARKER])
+
+
+def test_untyped_property_accepts_any_json() -> None:
+    table = _batch({}, [1, "text", [True]])
+
+    assert table.column("value").to_pylist() == ["1", '"text"', "[true]"]
+
+
+def test_lone_surrogates_replaced() -> None:
+    assert replace_lone_surrogates("a\ud800b\U0001f600") == "a\ufffdb\U0001f600"
+    table = _batch({"type": "string"}, ["x\udfff"])
+
+    assert table.column("value").to_pylist() == ["x\ufffd"]
+
+
+def test_loaded_at_column_added() -> None:
+    table = _batch({"type": "string"}, ["a", "b"])
+
+    assert table.column("_loaded_at").to_pylist() == [LOADED_AT, LOADED_AT]
+
+
+def test_duplicate_keys_detected_over_all_key_columns() -> None:
+    layout = layout_from_schema(
+        "insights",
+        {"properties": {"ad_id": {"type": "string"}, "country": {"type": "string"}}},
+        ("ad_id", "country"),
+    )
+    distinct = build_batch(layout, [{"ad_id": "1", "country": "DE"}, {"ad_id": "1", "country": "FR"}], LOADED_AT)
+    repeated = build_batch(layout, [{"ad_id": "1", "country": "DE"}, {"ad_id": "1", "country": "DE"}], LOADED_AT)
+
+    reject_duplicate_keys(layout, distinct)
+    expected = r"Stream 'insights': 1 primary key value\(s\) over the key columns \['ad_id', 'country'\]"
+    with pytest.raises(DuplicateKeyError, match=expected):
+        reject_duplicate_keys(layout, repeated)

@@ -1,0 +1,106 @@
+"""The `target-warehouse` console script, run as a subprocess the way Meltano runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .support import query, record_message, schema_message, singer_text, state_message, target_config
+
+MARKER = "cli-canary-0c4f8e"
+EXECUTABLE = Path(sys.executable).parent / "target-warehouse"
+PROPERTIES = {"id": {"type": "integer"}, "email_hash": {"type": "string", "x-pii-applied": "hmac"}}
+
+
+def _run(tmp_path: Path, config: dict, input_text: str) -> subprocess.CompletedProcess[str]:
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    input_path = tmp_path / "input.jsonl"
+    input_path.write_text(input_text)
+    return subprocess.run(
+        [str(EXECUTABLE), "--config", str(config_path), "--input", str(input_path)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=False,
+    )
+
+
+def test_cli_loads_and_writes_state(home: Path, tmp_path: Path) -> None:
+    messages = [
+        schema_message("customers", PROPERTIES),
+        record_message("customers", {"id": 1, "email_hash": "h1"}),
+        state_message({"bookmarks": {"customers": {"replication_key_value": "2024-01-01"}}}),
+    ]
+
+    result = _run(tmp_path, target_config(home), singer_text(messages))
+
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"bookmarks": {"customers": {"replication_key_value": "2024-01-01"}}}
+    ]
+    assert query(home, "SELECT id, email_hash FROM stripe.customers") == [(1, "h1")]
+
+
+def test_cli_error_hides_record_value(home: Path, tmp_path: Path) -> None:
+    messages = [
+        schema_message("customers", PROPERTIES),
+        record_message("customers", {"id": MARKER, "email_hash": "h1"}),
+        state_message({"bookmarks": {}}),
+    ]
+
+    result = _run(tmp_path, target_config(home), singer_text(messages))
+
+    assert result.returncode != 0
+    assert "Stream 'customers', field 'id', record 1 of 1" in result.stderr
+    assert MARKER not in result.stderr
+    assert result.stdout == ""
+
+
+def test_cli_invalid_json_hides_line(home: Path, tmp_path: Path) -> None:
+    text = singer_text([schema_message("customers", PROPERTIES)])
+    text += '{"type": "RECORD", "stream": "customers", "record": {"id": 1, "email_hash": "' + MARKER + '"\n'
+
+    result = _run(tmp_path, target_config(home), text)
+
+    assert result.returncode != 0
+    assert "Input line 2 is not valid JSON" in result.stderr
+    assert MARKER not in result.stderr
+
+
+def test_cli_record_without_stream_hides_record(home: Path, tmp_path: Path) -> None:
+    text = singer_text([schema_message("customers", PROPERTIES), {"type": "RECORD", "record": {"email_hash": MARKER}}])
+
+    result = _run(tmp_path, target_config(home), text)
+
+    assert result.returncode != 0
+    assert "A RECORD message is missing the required key(s) stream" in result.stderr
+    assert MARKER not in result.stderr
+
+
+def test_cli_rejects_invalid_names(home: Path, tmp_path: Path) -> None:
+    result = _run(tmp_path, target_config(home, tenant="Acme Corp", source="../stripe"), "")
+
+    assert result.returncode == 1
+    assert "Setting 'tenant': Invalid tenant id" in result.stderr
+    assert "Setting 'source': invalid source name" in result.stderr
+    assert not home.exists()
+
+
+def test_cli_rejects_batch_messages(home: Path, tmp_path: Path) -> None:
+    batch = {
+        "type": "BATCH",
+        "stream": "customers",
+        "encoding": {"format": "jsonl", "compression": "none"},
+        "manifest": [f"file://{tmp_path / 'batch.jsonl'}"],
+    }
+    (tmp_path / "batch.jsonl").write_text(json.dumps({"id": 1, "email_hash": MARKER}) + "\n")
+
+    result = _run(tmp_path, target_config(home), singer_text([schema_message("customers", PROPERTIES), batch]))
+
+    assert result.returncode != 0
+    assert "BATCH messages are not accepted, because batch files skip mapper-pii" in result.stderr
+    assert query(home, "SELECT count(*) FROM stripe.customers") == [(0,)]

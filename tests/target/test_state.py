@@ -1,0 +1,98 @@
+"""STATE messages leave the target only after the records read before them are committed."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from targets.warehouse import TargetWarehouse
+from targets.warehouse.errors import RecordTypeError
+from .support import (
+    query,
+    record_message,
+    run_target,
+    schema_message,
+    singer_text,
+    state_message,
+    target_config,
+)
+
+PROPERTIES = {"id": {"type": "integer"}, "clicks": {"type": ["null", "integer"]}}
+
+
+def clicks(number: int, value: object = 1) -> dict:
+    return record_message("ads", {"id": number, "clicks": value})
+
+
+def test_state_follows_committed_records(home: Path) -> None:
+    states = run_target(
+        home,
+        [
+            schema_message("ads", PROPERTIES),
+            clicks(1),
+            state_message({"bookmarks": {"ads": 1}}),
+            clicks(2),
+        ],
+    )
+
+    assert states == [{"bookmarks": {"ads": 1}}]
+    assert query(home, "SELECT id FROM stripe.ads ORDER BY id") == [(1,), (2,)]
+
+
+def test_latest_state_written_once_at_end(home: Path) -> None:
+    states = run_target(
+        home,
+        [
+            schema_message("ads", PROPERTIES),
+            clicks(1),
+            state_message({"bookmarks": {"ads": 1}}),
+            clicks(2),
+            state_message({"bookmarks": {"ads": 2}}),
+        ],
+        batch_size_rows=1,
+    )
+
+    # Full sinks drain one at a time without writing state; state is written when all sinks drain.
+    assert states == [{"bookmarks": {"ads": 2}}]
+    assert query(home, "SELECT count(*) FROM _spendlake.loads") == [(2,)]
+
+
+def _listen_and_fail(home: Path, messages: list[dict], **config: object) -> None:
+    target = TargetWarehouse(config=target_config(home, **config))
+    try:
+        with pytest.raises(RecordTypeError, match="field 'clicks'"):
+            target.listen(file_input=io.StringIO(singer_text(messages)))
+    finally:
+        target.close()
+
+
+def test_no_state_when_batch_fails(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    messages = [
+        schema_message("ads", PROPERTIES),
+        clicks(1),
+        state_message({"bookmarks": {"ads": 1}}),
+        clicks(2, value="not a number"),
+    ]
+
+    _listen_and_fail(home, messages)
+
+    assert capsys.readouterr().out == ""
+    assert query(home, "SELECT count(*) FROM stripe.ads") == [(0,)]
+
+
+def test_committed_rows_kept_when_later_batch_fails(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    messages = [
+        schema_message("ads", PROPERTIES),
+        clicks(1),
+        state_message({"bookmarks": {"ads": 1}}),
+        clicks(2, value="not a number"),
+    ]
+
+    _listen_and_fail(home, messages, batch_size_rows=1)
+
+    # The first record was committed when its full sink drained; its state was not yet written,
+    # so a rerun re-reads from the previous bookmark and the upsert absorbs the repeat.
+    assert capsys.readouterr().out == ""
+    assert query(home, "SELECT id FROM stripe.ads") == [(1,)]
