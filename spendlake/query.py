@@ -31,6 +31,7 @@ class QueryResult:
 def run_query(home: Path, tenant: str, sql: str) -> QueryResult:
     """Open the tenant's warehouse read-only and run one SQL statement."""
     from targets.warehouse.duckdb_store import connect_warehouse
+    from targets.warehouse.errors import WarehouseError
 
     if not duckdb_path(home, tenant).exists():
         msg = f"Tenant {tenant!r} has no warehouse under {home}; run the pipeline (for example `make demo`) first."
@@ -38,10 +39,13 @@ def run_query(home: Path, tenant: str, sql: str) -> QueryResult:
 
     try:
         connection = connect_warehouse(home, tenant, read_only=True)
-    except KeyringError as error:
+    except (KeyringError, WarehouseError) as error:
         raise QueryError(str(error)) from None
 
     try:
+        # The data is decrypted in this process: forbid writing it to files in clear.
+        connection.execute("SET enable_external_access = false")
+        connection.execute("SET lock_configuration = true")
         cursor = connection.execute(sql)
         columns = [column[0] for column in cursor.description or []]
         rows = cursor.fetchall()
