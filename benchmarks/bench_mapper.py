@@ -1,4 +1,4 @@
-"""Throughput of mapper-pii against a bare decode/encode baseline, in one process.
+"""Measure mapper-pii throughput against a bare decode/encode baseline, in one process.
 
 Run: .venv/bin/python benchmarks/bench_mapper.py [records] [repeats]
 

@@ -79,9 +79,9 @@ def load_tenant_keys(
     """Load the tenant's keys, creating the keyring on first use.
 
     The master key comes from `SPENDLAKE_MASTER_KEY`. Without it, the local
-    master-key file `<home>/keys/master.key` is used if it exists; it is
-    generated only when `allow_local_master_key` is true or, when that argument
-    is None, `SPENDLAKE_ALLOW_LOCAL_MASTER_KEY` is set.
+    master-key file `<home>/keys/master.key` is used if it exists. That file is
+    generated only when `allow_local_master_key` is true, or when the argument
+    is None and `SPENDLAKE_ALLOW_LOCAL_MASTER_KEY` is set.
     """
     validate_tenant(tenant)
     if allow_local_master_key is None:

@@ -25,7 +25,7 @@ DEFAULT_ACTIONS: dict[str, str] = {
     "secret": "drop",
 }
 
-#: Actions a class may never get, whatever the config says.
+#: Actions a class may never get, whatever the config requests.
 FORBIDDEN: dict[str, tuple[str, ...]] = {"secret": ("keep", "hmac")}
 
 UNCLASSIFIED_MODES = ("drop", "fail")

@@ -17,7 +17,7 @@ def main() -> None:
 
 @main.group()
 def sandbox() -> None:
-    """The local emulator of the source APIs."""
+    """Run the local emulator of the source APIs."""
 
 
 @sandbox.command("serve")
@@ -33,7 +33,7 @@ def sandbox_serve(port: int, home: Path | None) -> None:
 @main.command("query")
 @click.argument("sql")
 @click.option("--tenant", default="demo", show_default=True, help="Tenant whose warehouse is queried.")
-@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True, help="Output format.")
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True, help="Print the result as a table, CSV with a header row, or a JSON array of objects.")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None, help="spendlake home folder (default: SPENDLAKE_HOME or ./.spendlake).")
 def query(sql: str, tenant: str, output_format: str, home: Path | None) -> None:
     """Run SQL on a tenant's encrypted DuckDB warehouse, read-only."""

@@ -17,7 +17,7 @@ from spendlake.paths import duckdb_path
 
 
 class QueryError(RuntimeError):
-    """Raised when a query cannot run; the message says why and what to do."""
+    """Raised when a query cannot run. The message gives the reason and the next step."""
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Singer message readers and writers that keep record values out of logs and errors.
 
-singer-sdk's msgspec reader logs the whole input line when it cannot parse it,
-and its line check quotes the whole message; both would leak personal data.
-The writer here also buffers output and flushes only on STATE, so a STATE
-line never overtakes the records before it and records are not flushed one by one.
+singer-sdk's msgspec reader logs the whole input line when it cannot parse it.
+Its line check quotes the whole message too, so both would leak personal data.
+The writer here buffers output and flushes only after STATE, which keeps each
+STATE behind the records before it without a flush per record.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ class StreamPlan:
     """The field actions of one stream and the schema the mapper emits for it."""
 
     stream: str
-    kept: tuple[str, ...]
+    kept: tuple[str, ...]  # fields copied unchanged
     hashed: dict[str, str]
     dropped: frozenset[str]
     output_schema: dict[str, t.Any]
@@ -91,7 +91,7 @@ def _decide(stream: str, name: str, prop: t.Any, policy: Policy) -> tuple[str, s
 
 
 def _hashed_schema(prop: dict[str, t.Any]) -> dict[str, t.Any]:
-    """A pseudonym is a hex string; keep nullability, drop formats that no longer hold."""
+    """Describe a pseudonym column: a hex string, as nullable as before, without the old format."""
     declared = prop.get("type", "string")
     nullable = "null" in declared if isinstance(declared, list) else False
     hashed = {key: value for key, value in prop.items() if key not in {"type", "format", "enum", "pattern", "maxLength", "minLength"}}

@@ -1,9 +1,9 @@
 """Source declarations: load a YAML document, validate it and build typed specs.
 
-Validation runs in two passes, and every problem found is reported at once:
-the JSON Schema in `declaration.schema.json` checks the shape, then semantic
-checks catch what a schema cannot (a primary key naming an undeclared field,
-a template naming an undeclared setting).
+Validation runs in two passes and reports every problem found at once. The
+JSON Schema in `declaration.schema.json` checks the shape. Semantic checks then
+catch what a schema cannot, such as a primary key or a template that names an
+undeclared field or setting.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class PaginatorSpec:
-    """How a stream moves from one page to the next."""
+    """Paginator kind of a stream and its options."""
 
     type: str
     options: dict[str, str] = field(default_factory=dict)

@@ -119,7 +119,8 @@ def test_openapi_objects_parse(stripe_fixtures: dict[str, t.Any]) -> None:
 
     customer = records_of(messages, "customers")[0]
     assert customer["preferred_locales"] == []
-    assert "address_line1" in customer and customer["address_line1"] is None
+    assert "address_line1" in customer
+    assert customer["address_line1"] is None
 
 
 def test_every_field_has_pii_class(stripe_fixtures: dict[str, t.Any]) -> None:

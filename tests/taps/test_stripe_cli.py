@@ -1,0 +1,38 @@
+"""tap-stripe as a plain Singer executable: --about and --discover."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+TAP = str(Path(sys.executable).parent / "tap-stripe")
+
+
+def test_about_lists_capabilities() -> None:
+    result = subprocess.run([TAP, "--about", "--format=json"], capture_output=True, text=True, check=True)
+
+    about = json.loads(result.stdout)
+    assert about["name"] == "tap-stripe"
+    assert {"catalog", "discover", "state", "about"} <= set(about["capabilities"])
+    assert "batch" not in about["capabilities"]
+    assert about["settings"]["properties"]["api_key"]["secret"] is True
+
+
+def test_discover_marks_every_field(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"api_key": "sk_test_unused"}))
+
+    result = subprocess.run([TAP, "--config", str(config), "--discover"], capture_output=True, text=True, check=True)
+
+    streams = {entry["tap_stream_id"]: entry for entry in json.loads(result.stdout)["streams"]}
+    assert sorted(streams) == ["charges", "customers", "refunds"]
+    for name, entry in streams.items():
+        properties = entry["schema"]["properties"]
+        unmarked = [field for field, prop in properties.items() if "x-pii" not in prop]
+        assert unmarked == [], name
+        assert entry["replication_key"] == "created", name
+        assert entry["key_properties"] == ["id"], name
+    assert "sk_test_unused" not in result.stdout
+    assert "sk_test_unused" not in result.stderr
