@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 import singer_sdk.singerlib as singer
 from singer_sdk import InlineMapper
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
 
 from mappers.pii.plan import MappingError, StreamPlan, build_plan
-from privacy.keys import load_tenant_keys
-from privacy.policy import PII_CLASSES, UNCLASSIFIED_MODES, build_policy
+from privacy.keys import KeyringError, load_tenant_keys
+from privacy.policy import PII_CLASSES, UNCLASSIFIED_MODES, PolicyError, build_policy
 from privacy.pseudonyms import Pseudonymizer
-from spendlake.paths import spendlake_home, validate_tenant
+from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
 from spendlake.singer_io import BufferedMsgSpecWriter, SafeMsgSpecReader
 
 
@@ -51,11 +52,16 @@ class PIIMapper(InlineMapper):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        tenant = validate_tenant(self.config["tenant"])
-        self._policy = build_policy(self.config.get("policy"), self.config.get("unclassified") or "drop")
+        try:
+            tenant = validate_tenant(self.config["tenant"])
+            self._policy = build_policy(self.config.get("policy"), self.config.get("unclassified") or "drop")
+            keys = load_tenant_keys(spendlake_home(self.config.get("home")), tenant)
+        except (InvalidTenantError, PolicyError, KeyringError) as error:
+            # The SDK's command line prints these errors without a traceback and exits with 1.
+            raise ConfigValidationError("Config validation failed", errors=[str(error)]) from None
 
-        keys = load_tenant_keys(spendlake_home(self.config.get("home")), tenant)
-        self._pseudonymizer = Pseudonymizer(keys.hmac_key, default_phone_region=self.config.get("default_phone_region") or "US")
+        region = self.config.get("default_phone_region") or "US"
+        self._pseudonymizer = Pseudonymizer(keys.hmac_key, default_phone_region=region)
         self._plans: dict[str, StreamPlan] = {}
 
     def map_schema_message(self, message_dict: dict[str, t.Any]) -> t.Iterable[singer.Message]:

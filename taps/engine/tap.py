@@ -5,11 +5,11 @@ from __future__ import annotations
 import typing as t
 
 from singer_sdk import Tap
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers.capabilities import PluginCapabilities
 
 from taps.engine.declaration import SettingSpec, SourceSpec, StreamSpec, load_declaration
 from taps.engine.fields import annotate_schema
+from spendlake.singer_io import BufferedMsgSpecWriter
 from taps.engine.stream import DeclarativeStream
 
 
@@ -37,7 +37,7 @@ class DeclarativeTap(Tap):
 
     source: t.ClassVar[SourceSpec]
     package_name = "spendlake"
-    message_writer_class = MsgSpecWriter
+    message_writer_class = BufferedMsgSpecWriter
 
     # BATCH messages bypass record post-processing, so they would write fields
     # outside the whitelist to disk before the PII mapper could see them.

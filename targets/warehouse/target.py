@@ -10,7 +10,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.target_base import Target
 
 from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
-from targets.warehouse.reader import SafeMsgSpecReader
+from spendlake.singer_io import SafeMsgSpecReader
 from targets.warehouse.session import WarehouseSession
 from targets.warehouse.sink import WarehouseSink
 

@@ -15,7 +15,7 @@ import pytest
 from mappers.pii import PIIMapper
 from mappers.pii.plan import MappingError
 from privacy.keys import load_tenant_keys
-from privacy.policy import PolicyError
+from singer_sdk.exceptions import ConfigValidationError
 from privacy.pseudonyms import Pseudonymizer
 from tests.singer_run import captured_stdout, parse_messages
 
@@ -179,8 +179,26 @@ def test_policy_override_keeps_class() -> None:
     ],
 )
 def test_invalid_policy_rejected_at_start(policy: dict[str, str], message: str) -> None:
-    with pytest.raises(PolicyError, match=message):
+    with pytest.raises(ConfigValidationError) as raised:
         PIIMapper(config={"tenant": "acme", "policy": policy})
+
+    assert len(raised.value.errors) == 1
+    assert message in raised.value.errors[0]
+
+
+def test_missing_master_key_exits_cleanly(spendlake_env: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mappers.pii.mapper", "--config", "ENV"],
+        input="",
+        capture_output=True,
+        text=True,
+        env={"MAPPER_PII_TENANT": "acme", "SPENDLAKE_HOME": str(spendlake_env), "PATH": ""},
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "No master key: set SPENDLAKE_MASTER_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_batch_message_rejected() -> None:
@@ -211,3 +229,17 @@ def _master_env() -> dict[str, str]:
     import os
 
     return {"SPENDLAKE_MASTER_KEY": os.environ["SPENDLAKE_MASTER_KEY"], "PATH": os.environ.get("PATH", "")}
+
+
+def test_lone_surrogate_survives_mapping() -> None:
+    schema = json.loads(json.dumps(SCHEMA))
+    line = '{"type": "RECORD", "stream": "customers", "record": {"id": "cus_\\ud800", "currency": "e\\ud800"}}\n'
+    text = json.dumps(schema) + "\n" + line
+
+    with captured_stdout() as raw:
+        PIIMapper(config={"tenant": "acme"}).listen(io.StringIO(text))
+        sys.stdout.flush()
+    record = parse_messages(raw.getvalue())[-1]["record"]
+
+    assert record["currency"] == "e\ufffd"
+    assert len(record["id"]) == 64
