@@ -79,9 +79,10 @@ def load_tenant_keys(
     """Load the tenant's keys, creating the keyring on first use.
 
     The master key comes from `SPENDLAKE_MASTER_KEY`. Without it, the local
-    master-key file `<home>/keys/master.key` is used if it exists. That file is
-    generated only when `allow_local_master_key` is true, or when the argument
-    is None and `SPENDLAKE_ALLOW_LOCAL_MASTER_KEY` is set.
+    master-key file `<home>/keys/master.key` opens keyrings that already exist.
+    Generating that file, or sealing a new keyring under it, needs
+    `allow_local_master_key` true, or `SPENDLAKE_ALLOW_LOCAL_MASTER_KEY` set
+    when the argument is None.
     """
     validate_tenant(tenant)
     if allow_local_master_key is None:
@@ -92,6 +93,7 @@ def load_tenant_keys(
         master_key = _load_master_key(folder, allow_local=allow_local_master_key)
         path = folder / f"{tenant}.json"
         if not path.exists():
+            _check_may_create(tenant, allow_local=allow_local_master_key)
             _write_private_json(path, _new_keyring(master_key, tenant))
         sealed = _read_keyring(path, tenant)
 
@@ -102,6 +104,21 @@ def master_key_id(master_key: bytes) -> str:
     """Return a short public fingerprint of the master key, to detect a mismatch."""
     digest = hmac.new(master_key, b"spendlake master key id", hashlib.sha256).hexdigest()
     return digest[:16]
+
+
+def _check_may_create(tenant: str, *, allow_local: bool) -> None:
+    """Seal new keys under the local master-key file only where that file is allowed.
+
+    Otherwise a production tenant created in a checkout that once ran the demo
+    would be protected by a key stored in clear beside its keyring.
+    """
+    if os.environ.get(MASTER_KEY_ENV) or allow_local:
+        return
+    msg = (
+        f"Refusing to create keys for tenant {tenant!r} under the local demo master-key file; "
+        f"set {MASTER_KEY_ENV} to a master key kept in a secret store."
+    )
+    raise KeyringError(msg)
 
 
 def _ensure_keys_dir(home: Path) -> Path:

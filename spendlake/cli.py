@@ -49,12 +49,17 @@ def query(sql: str, tenant: str, output_format: str, home: Path | None) -> None:
 
 @main.command("demo")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None, help="spendlake home folder (default: ./.spendlake).")
-def demo(home: Path | None) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Pass --force to meltano run: start even if Meltano still records a killed run of this pipeline as running.",
+)
+def demo(home: Path | None, force: bool) -> None:
     """Start the sandbox, run the Meltano pipeline for tenant `demo`, print what was loaded."""
     from spendlake.demo import DemoError, run_demo
 
     try:
-        run_demo(spendlake_home(home), project_root=Path.cwd())
+        run_demo(spendlake_home(home), project_root=Path.cwd(), force=force)
     except DemoError as error:
         raise click.ClickException(str(error)) from None
 

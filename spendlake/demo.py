@@ -35,7 +35,7 @@ class StreamSummary:
     total: int
 
 
-def run_demo(home: Path, *, project_root: Path, out: t.TextIO = sys.stdout) -> list[StreamSummary]:
+def run_demo(home: Path, *, project_root: Path, force: bool = False, out: t.TextIO = sys.stdout) -> list[StreamSummary]:
     """Run the whole demo and print what it loaded."""
     from sandbox.server import load_or_create_state, start_server
     from sandbox.stripe_api import DEMO_API_KEY
@@ -50,7 +50,7 @@ def run_demo(home: Path, *, project_root: Path, out: t.TextIO = sys.stdout) -> l
     with start_server(world) as server:
         print(f"Sandbox serving the Stripe API on {server.url}", file=out, flush=True)
         env = pipeline_env(home, api_url=server.url, api_key=DEMO_API_KEY)
-        run_meltano(project_root, env)
+        run_meltano(project_root, env, force=force)
 
     summary = load_summary(home, started)
     print_summary(summary, home, out)
@@ -77,17 +77,21 @@ def pipeline_env(home: Path, *, api_url: str, api_key: str) -> dict[str, str]:
     return env
 
 
-def run_meltano(project_root: Path, env: dict[str, str]) -> None:
+def run_meltano(project_root: Path, env: dict[str, str], *, force: bool = False) -> None:
     """Run the pipeline through Meltano in the `dev` environment."""
     meltano = shutil.which("meltano", path=env["PATH"])
     if meltano is None:
         msg = "The meltano executable was not found; run `make demo`, which installs it into .venv."
         raise DemoError(msg)
 
-    command = [meltano, "--environment", "dev", "run", *PIPELINE]
+    command = [meltano, "--environment", "dev", "run", *(["--force"] if force else []), *PIPELINE]
     completed = subprocess.run(command, cwd=project_root, env=env, check=False)
     if completed.returncode != 0:
-        msg = f"`meltano run {' '.join(PIPELINE)}` failed with exit code {completed.returncode}; its log is above."
+        msg = (
+            f"`meltano run {' '.join(PIPELINE)}` failed with exit code {completed.returncode}; its log is above. "
+            "If it reports another run of the pipeline after a killed run, wait about 5 minutes or use "
+            "`.venv/bin/spendlake demo --force`."
+        )
         raise DemoError(msg)
 
 

@@ -60,6 +60,7 @@ class PIIMapper(InlineMapper):
             # The SDK's command line prints these errors without a traceback and exits with 1.
             raise ConfigValidationError("Config validation failed", errors=[str(error)]) from None
 
+        self._tenant = tenant
         region = self.config.get("default_phone_region") or "US"
         self._pseudonymizer = Pseudonymizer(keys.hmac_key, default_phone_region=region)
         self._plans: dict[str, StreamPlan] = {}
@@ -68,6 +69,7 @@ class PIIMapper(InlineMapper):
         """Build the stream's plan and emit the rewritten schema."""
         stream = message_dict["stream"]
         plan = build_plan(stream, message_dict["schema"], message_dict.get("key_properties") or [], self._policy)
+        plan.output_schema["x-pii-tenant"] = self._tenant
         self._plans[stream] = plan
         self._log_plan(plan)
 
@@ -86,7 +88,10 @@ class PIIMapper(InlineMapper):
             msg = f"Stream {stream!r}: a RECORD arrived before its SCHEMA message, so its fields cannot be classified."
             raise MappingError(msg)
 
-        record = message_dict["record"]
+        record = message_dict.get("record")
+        if not isinstance(record, dict):
+            msg = f"Stream {stream!r}: a RECORD message's 'record' is a {type(record).__name__}, not a JSON object."
+            raise MappingError(msg)
         mapped = self._map_record(plan, record)
         yield singer.RecordMessage(
             stream=stream,

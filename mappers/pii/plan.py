@@ -54,6 +54,7 @@ def build_plan(stream: str, schema: dict[str, t.Any], key_properties: t.Sequence
             hashed[name] = t.cast("str", pii_class)
             output_properties[name] = _hashed_schema(prop)
         else:
+            _check_nested(stream, name, prop)
             kept.append(name)
             output_properties[name] = {**prop, "x-pii-applied": KEEP}
 
@@ -88,6 +89,31 @@ def _decide(stream: str, name: str, prop: t.Any, policy: Policy) -> tuple[str, s
         )
         raise MappingError(msg)
     return policy.action_for(pii_class), pii_class
+
+
+def _check_nested(stream: str, name: str, prop: dict[str, t.Any]) -> None:
+    """Reject a kept object or array whose sub-fields are classed as personal: they would pass whole."""
+    personal = sorted(_nested_personal_classes(prop))
+    if personal:
+        msg = (
+            f"Stream {stream!r}: field {name!r} is kept whole but contains sub-fields classed "
+            f"{', '.join(personal)}; declare those sub-fields as fields of their own in the tap."
+        )
+        raise MappingError(msg)
+
+
+def _nested_personal_classes(prop: t.Any) -> set[str]:
+    if not isinstance(prop, dict):
+        return set()
+    found: set[str] = set()
+    children = list((prop.get("properties") or {}).values())
+    if isinstance(prop.get("items"), dict):
+        children.append(prop["items"])
+    for child in children:
+        if isinstance(child, dict) and child.get("x-pii") not in (None, "none"):
+            found.add(str(child["x-pii"]))
+        found |= _nested_personal_classes(child)
+    return found
 
 
 def _hashed_schema(prop: dict[str, t.Any]) -> dict[str, t.Any]:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import typing as t
 
 from singer_sdk import Tap
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 
 from taps.engine.declaration import SettingSpec, SourceSpec, StreamSpec, load_declaration
 from taps.engine.fields import annotate_schema
 from spendlake.singer_io import BufferedMsgSpecWriter
 from taps.engine.stream import DeclarativeStream
+
+
+UNSAFE_CAPABILITIES = (PluginCapabilities.BATCH, PluginCapabilities.STREAM_MAPS, PluginCapabilities.FLATTENING)
+UNSAFE_SETTINGS = ("batch_config", "stream_maps", "stream_map_config", "flattening_enabled")
 
 
 def settings_schema(settings: t.Iterable[SettingSpec]) -> dict[str, t.Any]:
@@ -40,9 +45,11 @@ class DeclarativeTap(Tap):
     message_writer_class = BufferedMsgSpecWriter
 
     # BATCH messages bypass record post-processing, so they would write fields
-    # outside the whitelist to disk before the PII mapper could see them.
+    # outside the whitelist to disk before the PII mapper could see them. Stream
+    # maps and flattening can put a personal value into a field whose class says
+    # `none`, or rename fields away from their class, so they are off too.
     capabilities: t.ClassVar[list[t.Any]] = [
-        capability for capability in Tap.capabilities if capability != PluginCapabilities.BATCH
+        capability for capability in Tap.capabilities if capability not in UNSAFE_CAPABILITIES
     ]
 
     def discover_streams(self) -> list[DeclarativeStream]:
@@ -61,6 +68,13 @@ class DeclarativeTap(Tap):
 
     def setup_mapper(self) -> None:
         """Register stream schemas with their `x-pii` classes, so SCHEMA messages carry them."""
+        unsafe = [name for name in UNSAFE_SETTINGS if self.config.get(name)]
+        if unsafe:
+            msg = (
+                f"Setting(s) {', '.join(unsafe)} cannot be used with {self.name}: they change records after "
+                "their PII classes are set. Remove them; choose what happens to personal data in mapper-pii's policy."
+            )
+            raise ConfigValidationError("Config validation failed", errors=[msg])
         super().setup_mapper()
         for stream_name, maps in list(self.mapper.stream_maps.items()):
             spec = self._stream_spec(stream_name)

@@ -47,3 +47,7 @@ class WarehouseWriteError(WarehouseError):
 
 class UnsupportedMessageError(WarehouseError):
     """The input contains a Singer message type this target does not accept."""
+
+
+class UnmappedPersonalDataError(WarehouseError):
+    """Raised when a stream's schema shows that mapper-pii did not process it for this tenant."""

@@ -15,6 +15,7 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
 from targets.warehouse.arrow_batch import build_batch
 from targets.warehouse.arrow_schema import StreamLayout, layout_from_schema
 from targets.warehouse.errors import UnsupportedMessageError
+from targets.warehouse.pii_guard import check_pii_mapped
 from targets.warehouse.parquet_store import check_folder_name, write_parquet_batch
 from targets.warehouse.primary_key import reject_duplicate_keys
 
@@ -60,6 +61,8 @@ class WarehouseSink(BatchSink):
     def setup(self) -> None:
         """Map the SCHEMA message to columns and create or evolve the stream's table."""
         check_folder_name(self.stream_name)
+        if self.config.get("require_pii_mapping", True):
+            check_pii_mapped(self.stream_name, self.schema, self.config["tenant"])
         self.layout: StreamLayout = layout_from_schema(self.stream_name, self.schema, self.key_properties)
         self.session.writer.ensure_table(self.layout)
 

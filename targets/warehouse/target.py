@@ -69,6 +69,15 @@ class TargetWarehouse(Target):
             ),
         ),
         th.Property(
+            "require_pii_mapping",
+            th.BooleanType,
+            default=True,
+            description=(
+                "Reject streams that did not pass through mapper-pii for this tenant. Turn off only for "
+                "sources known to carry no personal data."
+            ),
+        ),
+        th.Property(
             "load_method",
             th.StringType,
             default="upsert",

@@ -92,6 +92,7 @@ def test_schema_rewritten_to_what_is_emitted() -> None:
     assert properties["id"]["type"] == "string"
     assert properties["currency"]["x-pii-applied"] == "keep"
     assert schema["key_properties"] == ["id"]
+    assert schema["schema"]["x-pii-tenant"] == "acme"
     assert schema["bookmark_properties"] == ["created"]
 
 
@@ -243,3 +244,23 @@ def test_lone_surrogate_survives_mapping() -> None:
 
     assert record["currency"] == "e\ufffd"
     assert len(record["id"]) == 64
+
+
+def test_record_not_object_rejected() -> None:
+    record = {"type": "RECORD", "stream": "customers", "record": "jane@example.com"}
+
+    with pytest.raises(MappingError, match="'record' is a str, not a JSON object") as raised:
+        run_mapper([SCHEMA, record])
+    assert "jane@example.com" not in str(raised.value)
+
+
+def test_kept_object_with_personal_subfield_rejected() -> None:
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["schema"]["properties"]["billing"] = {
+        "type": ["object", "null"],
+        "x-pii": "none",
+        "properties": {"email": {"type": "string", "x-pii": "email"}, "country": {"type": "string", "x-pii": "none"}},
+    }
+
+    with pytest.raises(MappingError, match="field 'billing' is kept whole but contains sub-fields classed email"):
+        run_mapper([schema])

@@ -63,6 +63,10 @@ def test_local_master_key_only_when_allowed(spendlake_env: Path, monkeypatch: py
     monkeypatch.delenv("SPENDLAKE_ALLOW_LOCAL_MASTER_KEY")
     second = load_tenant_keys(spendlake_env, "demo")  # an existing file is read without the flag
 
+    with pytest.raises(KeyringError, match="Refusing to create keys for tenant 'acme' under the local demo master-key file"):
+        load_tenant_keys(spendlake_env, "acme")
+    assert not (spendlake_env / "keys" / "acme.json").exists()
+
     master = spendlake_env / "keys" / "master.key"
     assert stat.S_IMODE(master.stat().st_mode) == 0o600
     assert len(base64.b64decode(master.read_text().strip())) == 32

@@ -36,3 +36,14 @@ def test_discover_marks_every_field(tmp_path: Path) -> None:
         assert entry["key_properties"] == ["id"], name
     assert "sk_test_unused" not in result.stdout
     assert "sk_test_unused" not in result.stderr
+
+
+def test_stream_maps_rejected(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"api_key": "sk_test_unused", "stream_maps": {"customers": {"currency": "name"}}}))
+
+    result = subprocess.run([TAP, "--config", str(config)], capture_output=True, text=True, check=False)
+
+    assert result.returncode == 1
+    assert "Setting(s) stream_maps cannot be used with tap-stripe" in result.stderr
+    assert result.stdout == ""

@@ -39,7 +39,9 @@ def schema_message(
     key_properties: Sequence[str] = ("id",),
     required: Sequence[str] = (),
 ) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    # Mark the stream as mapper-pii would, so the target's PII guard accepts it.
+    marked = {name: {"x-pii-applied": "keep", **prop} for name, prop in properties.items()}
+    schema: dict[str, Any] = {"type": "object", "properties": marked, "x-pii-tenant": TENANT}
     if required:
         schema["required"] = list(required)
     return {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": list(key_properties)}

@@ -1,0 +1,69 @@
+"""The target refuses streams that did not pass through mapper-pii for its tenant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from targets.warehouse.errors import UnmappedPersonalDataError
+
+from .support import TENANT, query, record_message, run_target, run_target_expecting_error
+
+RAW_SCHEMA = {
+    "type": "SCHEMA",
+    "stream": "customers",
+    "key_properties": ["id"],
+    "schema": {
+        "type": "object",
+        "properties": {"id": {"type": "string", "x-pii": "identifier"}, "email": {"type": ["string", "null"], "x-pii": "email"}},
+    },
+}
+RAW_RECORD = record_message("customers", {"id": "cus_1", "email": "ada@example.com"})
+
+
+def mapped_schema(tenant: str) -> dict:
+    schema = {
+        "type": "object",
+        "x-pii-tenant": tenant,
+        "properties": {
+            "id": {"type": "string", "x-pii": "identifier", "x-pii-applied": "hmac"},
+            "email": {"type": ["string", "null"], "x-pii": "email", "x-pii-applied": "hmac"},
+        },
+    }
+    return {**RAW_SCHEMA, "schema": schema}
+
+
+def test_unmapped_stream_rejected(home: Path) -> None:
+    error = run_target_expecting_error(home, [RAW_SCHEMA, RAW_RECORD])
+
+    assert isinstance(error, UnmappedPersonalDataError)
+    assert "field(s) email, id did not pass through mapper-pii" in str(error)
+    assert "ada@example.com" not in str(error)
+
+
+def test_other_tenant_pseudonyms_rejected(home: Path) -> None:
+    error = run_target_expecting_error(home, [mapped_schema("globex"), record_message("customers", {"id": "h1", "email": "h2"})])
+
+    assert isinstance(error, UnmappedPersonalDataError)
+    assert f"for tenant 'globex', but this target loads tenant '{TENANT}'" in str(error)
+
+
+def test_mapped_stream_loads(home: Path) -> None:
+    run_target(home, [mapped_schema(TENANT), record_message("customers", {"id": "h1", "email": "h2"})])
+
+    assert query(home, "SELECT id, email FROM stripe.customers") == [("h1", "h2")]
+
+
+def test_guard_can_be_turned_off(home: Path) -> None:
+    run_target(home, [RAW_SCHEMA, record_message("customers", {"id": "cus_1", "email": None})], require_pii_mapping=False)
+
+    assert query(home, "SELECT id FROM stripe.customers") == [("cus_1",)]
+
+
+def test_missing_tenant_mark_rejected(home: Path) -> None:
+    schema = mapped_schema(TENANT)
+    schema["schema"].pop("x-pii-tenant")
+
+    error = run_target_expecting_error(home, [schema])
+
+    assert isinstance(error, UnmappedPersonalDataError)
+    assert "for tenant None" in str(error)
