@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing as t
+from datetime import datetime
 
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
@@ -67,14 +68,10 @@ class DeclarativeTap(Tap):
         return catalog
 
     def setup_mapper(self) -> None:
-        """Register stream schemas with their `x-pii` classes, so SCHEMA messages carry them."""
-        unsafe = [name for name in UNSAFE_SETTINGS if self.config.get(name)]
-        if unsafe:
-            msg = (
-                f"Setting(s) {', '.join(unsafe)} cannot be used with {self.name}: they change records after "
-                "their PII classes are set. Remove them; choose what happens to personal data in mapper-pii's policy."
-            )
-            raise ConfigValidationError("Config validation failed", errors=[msg])
+        """Check the config, then register stream schemas with their `x-pii` classes for SCHEMA messages."""
+        errors = self._config_errors()
+        if errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
         super().setup_mapper()
         for stream_name, maps in list(self.mapper.stream_maps.items()):
             spec = self._stream_spec(stream_name)
@@ -87,8 +84,33 @@ class DeclarativeTap(Tap):
                 primary.raw_key_properties,
             )
 
+    def _config_errors(self) -> list[str]:
+        """Find what the config JSON Schema does not check: unsafe SDK settings and timestamp formats."""
+        errors = []
+        unsafe = [name for name in UNSAFE_SETTINGS if self.config.get(name)]
+        if unsafe:
+            errors.append(
+                f"Setting(s) {', '.join(unsafe)} cannot be used with {self.name}: they change records after "
+                "their PII classes are set. Remove them; choose what happens to personal data in mapper-pii's policy."
+            )
+        for setting in self.source.settings:
+            value = self.config.get(setting.name)
+            if setting.format == "date-time" and value is not None and not _is_timestamp(value):
+                errors.append(
+                    f"Setting {setting.name!r} is not an ISO-8601 timestamp; use a value like 2026-01-01T00:00:00Z."
+                )
+        return errors
+
     def _stream_spec(self, name: str | None) -> StreamSpec | None:
         return next((stream for stream in self.source.streams if stream.name == name), None)
+
+
+def _is_timestamp(value: t.Any) -> bool:
+    try:
+        datetime.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def build_tap_class(source: SourceSpec) -> type[DeclarativeTap]:

@@ -47,3 +47,13 @@ def test_stream_maps_rejected(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Setting(s) stream_maps cannot be used with tap-stripe" in result.stderr
     assert result.stdout == ""
+
+
+def test_invalid_start_date_named(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"api_key": "sk_test_unused", "start_date": "last tuesday"}))
+
+    result = subprocess.run([TAP, "--config", str(config)], capture_output=True, text=True, check=False)
+
+    assert result.returncode == 1
+    assert "Setting 'start_date' is not an ISO-8601 timestamp" in result.stderr
