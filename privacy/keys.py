@@ -55,6 +55,11 @@ class TenantKeys:
     duckdb_key: bytes = field(repr=False)
     _parquet_keys: dict[str, bytes] = field(repr=False)
 
+    @property
+    def pseudonym_key_id(self) -> str:
+        """Return a public fingerprint of the HMAC key, so a loader can check who made the pseudonyms."""
+        return hmac.new(self.hmac_key, b"spendlake pseudonym key id", hashlib.sha256).hexdigest()[:16]
+
     def parquet_master_key(self, key_id: str) -> bytes:
         """Return the key-encryption key for Parquet master key id `footer` or `pii`."""
         try:

@@ -48,7 +48,7 @@ def query(sql: str, tenant: str, output_format: str, home: Path | None) -> None:
 
 
 @main.command("demo")
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None, help="spendlake home folder (default: ./.spendlake).")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None, help="spendlake home folder (default: SPENDLAKE_HOME or ./.spendlake).")
 @click.option(
     "--force",
     is_flag=True,

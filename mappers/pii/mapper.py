@@ -10,6 +10,7 @@ import singer_sdk.singerlib as singer
 from singer_sdk import InlineMapper
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import PluginCapabilities
 
 from mappers.pii.plan import MappingError, StreamPlan, build_plan
 from privacy.keys import KeyringError, load_tenant_keys
@@ -26,6 +27,8 @@ class PIIMapper(InlineMapper):
     package_name = "spendlake"
     message_reader_class = SafeMsgSpecReader
     message_writer_class = BufferedMsgSpecWriter
+    # The SDK's stream maps and flattening would reshape records outside the policy.
+    capabilities: t.ClassVar[list[t.Any]] = [PluginCapabilities.ABOUT, PluginCapabilities.STRUCTURED_LOGGING]
 
     config_jsonschema = th.PropertiesList(
         th.Property("tenant", th.StringType, required=True, description="Tenant (client) id whose keys are used."),
@@ -52,6 +55,11 @@ class PIIMapper(InlineMapper):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
+        reshaping = [name for name in ("stream_maps", "flattening_enabled") if self.config.get(name)]
+        if reshaping:
+            msg = f"Setting(s) {', '.join(reshaping)} cannot be used with mapper-pii; set the policy instead."
+            raise ConfigValidationError("Config validation failed", errors=[msg])
+
         try:
             tenant = validate_tenant(self.config["tenant"])
             self._policy = build_policy(self.config.get("policy"), self.config.get("unclassified") or "drop")
@@ -61,6 +69,7 @@ class PIIMapper(InlineMapper):
             raise ConfigValidationError("Config validation failed", errors=[str(error)]) from None
 
         self._tenant = tenant
+        self._key_id = keys.pseudonym_key_id
         region = self.config.get("default_phone_region") or "US"
         self._pseudonymizer = Pseudonymizer(keys.hmac_key, default_phone_region=region)
         self._plans: dict[str, StreamPlan] = {}
@@ -70,6 +79,7 @@ class PIIMapper(InlineMapper):
         stream = message_dict["stream"]
         plan = build_plan(stream, message_dict["schema"], message_dict.get("key_properties") or [], self._policy)
         plan.output_schema["x-pii-tenant"] = self._tenant
+        plan.output_schema["x-pii-key-id"] = self._key_id
         self._plans[stream] = plan
         self._log_plan(plan)
 
@@ -101,8 +111,24 @@ class PIIMapper(InlineMapper):
         )
 
     def map_state_message(self, message_dict: dict[str, t.Any]) -> t.Iterable[singer.Message]:
-        """Pass STATE through unchanged; bookmarks carry no personal data."""
-        yield singer.StateMessage(value=message_dict["value"])
+        """Pass STATE through once no bookmark is on a field the policy hashes or drops."""
+        value = message_dict["value"]
+        self._check_bookmarks(value)
+        yield singer.StateMessage(value=value)
+
+    def _check_bookmarks(self, state: t.Any) -> None:
+        """Raise when a bookmark's value may be personal data: STATE is stored in clear."""
+        bookmarks = state.get("bookmarks") if isinstance(state, dict) else None
+        for stream, bookmark in (bookmarks or {}).items():
+            key = bookmark.get("replication_key") if isinstance(bookmark, dict) else None
+            plan = self._plans.get(stream)
+            if key is None or plan is None or key in plan.kept:
+                continue
+            msg = (
+                f"Stream {stream!r}: the bookmark is on field {key!r}, which the policy does not keep, so its "
+                "value would be stored in clear in the pipeline state. Bookmark on a field classed none."
+            )
+            raise MappingError(msg)
 
     def map_activate_version_message(self, message_dict: dict[str, t.Any]) -> t.Iterable[singer.Message]:
         """Pass ACTIVATE_VERSION through unchanged."""

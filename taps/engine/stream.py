@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import BaseAPIPaginator
 
@@ -105,6 +106,54 @@ class DeclarativeStream(RESTStream[t.Any]):
             self.logger.info("Stream %s: %s", self.name, summary)
         if self._duplicates:
             self.logger.info("Stream %s: skipped %d record(s) already emitted in this run", self.name, self._duplicates)
+
+    def apply_catalog(self, catalog: t.Any) -> None:
+        """Apply selection from a catalog, but reject changes to the declared keys.
+
+        A replication key on a personal field would put its raw values into
+        STATE and logs, and a changed primary key would change row identity.
+        """
+        super().apply_catalog(catalog)
+        declared_replication = self.spec.replication.key if self.spec.replication else None
+        if self.replication_key != declared_replication:
+            msg = (
+                f"Stream {self.name!r}: the catalog sets replication key {self.replication_key!r}, but the "
+                f"declaration uses {declared_replication!r}; remove the override from the catalog or metadata."
+            )
+            raise ConfigValidationError("Catalog validation failed", errors=[msg])
+        if list(self.primary_keys) != list(self.spec.primary_key):
+            msg = (
+                f"Stream {self.name!r}: the catalog sets key properties {list(self.primary_keys)}, but the "
+                f"declaration uses {list(self.spec.primary_key)}; remove the override from the catalog or metadata."
+            )
+            raise ConfigValidationError("Catalog validation failed", errors=[msg])
+
+    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        """Send one request; a transport error is re-raised without the URL's query string.
+
+        Query strings carry cursors such as customer ids, and the retry logger
+        prints the exception text.
+        """
+        try:
+            return super()._request(prepared_request, context)
+        except requests.exceptions.RequestException as error:
+            if isinstance(error, requests.exceptions.HTTPError):
+                raise
+            path = urlparse(prepared_request.url or "").path
+            message = f"{type(error).__name__} while requesting {self.source.name} path {path}"
+            raise type(error)(message) from None
+
+    def backoff_handler(self, details: t.Any) -> None:
+        """Log a retry with the path, the attempt and the wait, never the request's query or body."""
+        error = details.get("exception")
+        self.logger.warning(
+            "Stream %s: retrying %s in %.1f s after attempt %d (%s)",
+            self.name,
+            self.path,
+            details.get("wait") or 0.0,
+            details.get("tries") or 0,
+            type(error).__name__ if error is not None else "no exception",
+        )
 
     def response_error_message(self, response: requests.Response) -> str:
         """Describe an HTTP error without the body, which may echo input or hold personal data."""

@@ -24,6 +24,7 @@ class WarehouseSession:
         self.tenant_dir = tenant_dir(home, tenant)
 
         keys = load_tenant_keys(home, tenant)
+        self.pseudonym_key_id = keys.pseudonym_key_id
         self.parquet_crypto = ParquetCrypto(keys.parquet_master_key)
         self._connection = open_tenant_warehouse(home, tenant, keys, read_only=False)
         self.writer = WarehouseWriter(self._connection, source)

@@ -62,7 +62,7 @@ class WarehouseSink(BatchSink):
         """Map the SCHEMA message to columns and create or evolve the stream's table."""
         check_folder_name(self.stream_name)
         if self.config.get("require_pii_mapping", True):
-            check_pii_mapped(self.stream_name, self.schema, self.config["tenant"])
+            check_pii_mapped(self.stream_name, self.schema, self.config["tenant"], self.session.pseudonym_key_id)
         self.layout: StreamLayout = layout_from_schema(self.stream_name, self.schema, self.key_properties)
         self.session.writer.ensure_table(self.layout)
 

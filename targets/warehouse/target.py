@@ -141,5 +141,12 @@ class TargetWarehouse(Target):
         except InvalidTenantError:
             errors.append(f"Setting 'source': invalid source name; {_SOURCE_RULE}.")
 
+        reshaping = [name for name in ("stream_maps", "flattening_enabled", "add_record_metadata") if self.config.get(name)]
+        if reshaping:
+            errors.append(
+                f"Setting(s) {', '.join(reshaping)} cannot be used: they change records after mapper-pii "
+                "classified them. Remove them."
+            )
+
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)

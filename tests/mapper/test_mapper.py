@@ -264,3 +264,18 @@ def test_kept_object_with_personal_subfield_rejected() -> None:
 
     with pytest.raises(MappingError, match="field 'billing' is kept whole but contains sub-fields classed email"):
         run_mapper([schema])
+
+
+def test_bookmark_on_hashed_field_rejected() -> None:
+    state = {"type": "STATE", "value": {"bookmarks": {"customers": {"replication_key": "email", "replication_key_value": "jane@example.com"}}}}
+
+    with pytest.raises(MappingError, match="the bookmark is on field 'email', which the policy does not keep") as raised:
+        run_mapper([SCHEMA, RECORD, state])
+    assert "jane@example.com" not in str(raised.value)
+
+
+def test_schema_carries_key_fingerprint(spendlake_env: Path) -> None:
+    out = run_mapper([SCHEMA])
+
+    assert out[0]["schema"]["x-pii-key-id"] == load_tenant_keys(spendlake_env, "acme").pseudonym_key_id
+    assert len(out[0]["schema"]["x-pii-key-id"]) == 16

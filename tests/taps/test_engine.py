@@ -197,3 +197,34 @@ def test_undeclared_fields_counted_in_one_line(api: responses.RequestsMock, capl
 
     lines = [record.getMessage() for record in caplog.records if "undeclared" in record.getMessage()]
     assert lines == ["Stream orders: dropped 1 undeclared field(s) from 5 record(s): secret_note (5)"]
+
+
+def test_catalog_cannot_change_replication_key(api: responses.RequestsMock) -> None:
+    from singer_sdk.exceptions import ConfigValidationError
+
+    tap_class = make_tap()
+    catalog = tap_class(config=CONFIG, parse_env_config=False).catalog_dict
+    catalog["streams"][0]["replication_key"] = "email"
+
+    with pytest.raises(ConfigValidationError) as raised:
+        _ = tap_class(config=CONFIG, catalog=catalog, parse_env_config=False).streams
+    assert "the catalog sets replication key 'email', but the declaration uses 'created'" in raised.value.errors[0]
+
+
+def test_transport_error_hides_cursor(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    import requests
+
+    from taps.engine.stream import DeclarativeStream
+
+    monkeypatch.setattr(DeclarativeStream, "backoff_wait_generator", lambda self: (0.0 for _ in range(100)))
+    first_page = {"has_more": True, "data": [ORDERS[0], ORDERS[1]]}
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, f"{BASE}/v1/orders", json=first_page)
+        for _ in range(5):
+            mock.add(responses.GET, f"{BASE}/v1/orders", body=requests.exceptions.ConnectionError("refused for /v1/orders?starting_after=o4"))
+        with caplog.at_level(logging.DEBUG), pytest.raises(requests.exceptions.ConnectionError) as raised:
+            run_tap(make_tap(), CONFIG)
+
+    assert "starting_after" not in str(raised.value)
+    assert "starting_after=o4" not in caplog.text
+    assert "retrying /v1/orders" in caplog.text

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from singer_sdk.testing.runners import TargetTestRunner
 
+from privacy.keys import load_tenant_keys
 from targets.warehouse import TargetWarehouse
 from targets.warehouse.duckdb_store import connect_warehouse
 
@@ -41,7 +42,7 @@ def schema_message(
 ) -> dict[str, Any]:
     # Mark the stream as mapper-pii would, so the target's PII guard accepts it.
     marked = {name: {"x-pii-applied": "keep", **prop} for name, prop in properties.items()}
-    schema: dict[str, Any] = {"type": "object", "properties": marked, "x-pii-tenant": TENANT}
+    schema: dict[str, Any] = {"type": "object", "properties": marked, "x-pii-tenant": TENANT, "x-pii-key-id": KEY_ID_OF_HOME}
     if required:
         schema["required"] = list(required)
     return {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": list(key_properties)}
@@ -55,8 +56,15 @@ def state_message(value: dict[str, Any]) -> dict[str, Any]:
     return {"type": "STATE", "value": value}
 
 
-def singer_text(messages: Iterable[dict[str, Any]]) -> str:
-    return "".join(json.dumps(message) + "\n" for message in messages)
+#: Placeholder for the fingerprint of the tenant key in the run's home; `singer_text` fills it in.
+KEY_ID_OF_HOME = "<key id of the tenant keyring in home>"
+
+
+def singer_text(messages: Iterable[dict[str, Any]], home: Path | None = None) -> str:
+    text = "".join(json.dumps(message) + "\n" for message in messages)
+    if home is not None and KEY_ID_OF_HOME in text:
+        text = text.replace(KEY_ID_OF_HOME, load_tenant_keys(home, TENANT).pseudonym_key_id)
+    return text
 
 
 def run_target(home: Path, messages: Iterable[dict[str, Any]], **config: Any) -> list[dict[str, Any]]:
@@ -64,7 +72,7 @@ def run_target(home: Path, messages: Iterable[dict[str, Any]], **config: Any) ->
     runner = TargetTestRunner(
         TargetWarehouse,
         config=target_config(home, **config),
-        input_io=io.StringIO(singer_text(messages)),
+        input_io=io.StringIO(singer_text(messages, home)),
     )
     runner.sync_all()
     return runner.state_messages
@@ -74,7 +82,7 @@ def run_target_expecting_error(home: Path, messages: Iterable[dict[str, Any]], *
     """Run the target on input it must reject; return the error after closing the database."""
     target = TargetWarehouse(config=target_config(home, **config))
     try:
-        target.listen(file_input=io.StringIO(singer_text(messages)))
+        target.listen(file_input=io.StringIO(singer_text(messages, home)))
     except Exception as error:  # noqa: BLE001 - the caller asserts the type and text
         return error
     finally:

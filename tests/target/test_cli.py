@@ -36,7 +36,7 @@ def test_cli_loads_and_writes_state(home: Path, tmp_path: Path) -> None:
         state_message({"bookmarks": {"customers": {"replication_key_value": "2024-01-01"}}}),
     ]
 
-    result = _run(tmp_path, target_config(home), singer_text(messages))
+    result = _run(tmp_path, target_config(home), singer_text(messages, home))
 
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in result.stdout.splitlines()] == [
@@ -52,7 +52,7 @@ def test_cli_error_hides_record_value(home: Path, tmp_path: Path) -> None:
         state_message({"bookmarks": {}}),
     ]
 
-    result = _run(tmp_path, target_config(home), singer_text(messages))
+    result = _run(tmp_path, target_config(home), singer_text(messages, home))
 
     assert result.returncode != 0
     assert "Stream 'customers', field 'id', record 1 of 1" in result.stderr
@@ -61,7 +61,7 @@ def test_cli_error_hides_record_value(home: Path, tmp_path: Path) -> None:
 
 
 def test_cli_invalid_json_hides_line(home: Path, tmp_path: Path) -> None:
-    text = singer_text([schema_message("customers", PROPERTIES)])
+    text = singer_text([schema_message("customers", PROPERTIES)], home)
     text += '{"type": "RECORD", "stream": "customers", "record": {"id": 1, "email_hash": "' + MARKER + '"\n'
 
     result = _run(tmp_path, target_config(home), text)
@@ -72,7 +72,7 @@ def test_cli_invalid_json_hides_line(home: Path, tmp_path: Path) -> None:
 
 
 def test_cli_record_without_stream_hides_record(home: Path, tmp_path: Path) -> None:
-    text = singer_text([schema_message("customers", PROPERTIES), {"type": "RECORD", "record": {"email_hash": MARKER}}])
+    text = singer_text([schema_message("customers", PROPERTIES), {"type": "RECORD", "record": {"email_hash": MARKER}}], home)
 
     result = _run(tmp_path, target_config(home), text)
 
@@ -99,7 +99,7 @@ def test_cli_rejects_batch_messages(home: Path, tmp_path: Path) -> None:
     }
     (tmp_path / "batch.jsonl").write_text(json.dumps({"id": 1, "email_hash": MARKER}) + "\n")
 
-    result = _run(tmp_path, target_config(home), singer_text([schema_message("customers", PROPERTIES), batch]))
+    result = _run(tmp_path, target_config(home), singer_text([schema_message("customers", PROPERTIES), batch], home))
 
     assert result.returncode != 0
     assert "BATCH messages are not accepted, because batch files skip mapper-pii" in result.stderr

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from targets.warehouse.errors import UnmappedPersonalDataError
 
-from .support import TENANT, query, record_message, run_target, run_target_expecting_error
+from .support import KEY_ID_OF_HOME, TENANT, query, record_message, run_target, run_target_expecting_error
 
 RAW_SCHEMA = {
     "type": "SCHEMA",
@@ -24,6 +26,7 @@ def mapped_schema(tenant: str) -> dict:
     schema = {
         "type": "object",
         "x-pii-tenant": tenant,
+        "x-pii-key-id": KEY_ID_OF_HOME,
         "properties": {
             "id": {"type": "string", "x-pii": "identifier", "x-pii-applied": "hmac"},
             "email": {"type": ["string", "null"], "x-pii": "email", "x-pii-applied": "hmac"},
@@ -67,3 +70,25 @@ def test_missing_tenant_mark_rejected(home: Path) -> None:
 
     assert isinstance(error, UnmappedPersonalDataError)
     assert "for tenant None" in str(error)
+
+
+def test_other_key_pseudonyms_rejected(home: Path) -> None:
+    schema = mapped_schema(TENANT)
+    schema["schema"]["x-pii-key-id"] = "0123456789abcdef"
+
+    error = run_target_expecting_error(home, [schema])
+
+    assert isinstance(error, UnmappedPersonalDataError)
+    assert "made the pseudonyms with a different key" in str(error)
+
+
+def test_record_reshaping_settings_rejected(home: Path) -> None:
+    from singer_sdk.exceptions import ConfigValidationError
+
+    from targets.warehouse import TargetWarehouse
+
+    from .support import target_config
+
+    with pytest.raises(ConfigValidationError) as raised:
+        TargetWarehouse(config=target_config(home, add_record_metadata=True, stream_maps={"a": {"__alias__": "b"}}))
+    assert any("stream_maps, add_record_metadata cannot be used" in error for error in raised.value.errors)

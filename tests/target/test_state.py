@@ -63,7 +63,7 @@ def _listen_and_fail(home: Path, messages: list[dict], **config: object) -> None
     target = TargetWarehouse(config=target_config(home, **config))
     try:
         with pytest.raises(RecordTypeError, match="field 'clicks'"):
-            target.listen(file_input=io.StringIO(singer_text(messages)))
+            target.listen(file_input=io.StringIO(singer_text(messages, home)))
     finally:
         target.close()
 
