@@ -126,7 +126,8 @@ def _column(stream: str, name: str, prop: Any, *, is_key: bool, is_required: boo
     has_null = "null" in types or not types
     nullable = not is_key and (has_null or not is_required)
     json_shapes = tuple(sorted(types & {"object", "array"})) if column_type is JSON else ()
-    pii = prop.get(PII_APPLIED_KEYWORD) in PSEUDONYMISED_ACTIONS
+    # Personal data kept in clear by an explicit policy choice gets the column key too.
+    pii = prop.get(PII_APPLIED_KEYWORD) in PSEUDONYMISED_ACTIONS or prop.get("x-pii") not in (None, "none")
     return Column(name, column_type, nullable, pii, declared, json_shapes)
 
 

@@ -72,7 +72,7 @@ def test_nullability_follows_type_required_and_key() -> None:
     assert layout.arrow_schema.names[-1] == "_loaded_at"
 
 
-def test_pseudonymised_columns_marked_pii() -> None:
+def test_personal_columns_marked_pii() -> None:
     layout = _layout(
         {
             "email": {"type": "string", "x-pii": "email", "x-pii-applied": "hmac"},
@@ -83,7 +83,7 @@ def test_pseudonymised_columns_marked_pii() -> None:
         }
     )
 
-    assert layout.pii_columns == ["email", "phone"]
+    assert layout.pii_columns == ["email", "phone", "ip"]
 
 
 def test_union_of_scalar_types_rejected() -> None:

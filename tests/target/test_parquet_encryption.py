@@ -35,7 +35,7 @@ PROPERTIES = {
     "campaign": {"type": "string", "x-pii": "none"},
     "email_hash": {"type": ["null", "string"], "x-pii": "email", "x-pii-applied": "hmac"},
     "phone_sealed": {"type": ["null", "string"], "x-pii": "phone", "x-pii-applied": "encrypt"},
-    "country": {"type": ["null", "string"], "x-pii": "address", "x-pii-applied": "generalize"},
+    "country": {"type": ["null", "string"], "x-pii": "none", "x-pii-applied": "keep"},
     "spend": {"type": "number"},
 }
 PII_COLUMNS = ["email_hash", "phone_sealed"]
