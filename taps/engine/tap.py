@@ -47,8 +47,8 @@ class DeclarativeTap(Tap):
 
     # BATCH messages bypass record post-processing, so they would write fields
     # outside the whitelist to disk before the PII mapper could see them. Stream
-    # maps and flattening can put a personal value into a field whose class says
-    # `none`, or rename fields away from their class, so they are off too.
+    # maps and flattening can put a personal value into a field classed `none`,
+    # or rename fields away from their class, so they are off too.
     capabilities: t.ClassVar[list[t.Any]] = [
         capability for capability in Tap.capabilities if capability not in UNSAFE_CAPABILITIES
     ]
