@@ -15,6 +15,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -43,6 +45,7 @@ class FieldSpec:
     path: tuple[str, ...]
     format: str | None = None
     transform: str | None = None
+    timezone: str | None = None
     nullable: bool = True
     description: str | None = None
 
@@ -205,7 +208,45 @@ def semantic_problems(document: dict[str, t.Any]) -> list[str]:
         replication = stream.get("replication")
         if replication:
             problems.extend(_replication_problems(stream_name, replication, fields, settings))
+        for field_name, field in fields.items():
+            problems.extend(_transform_problems(f"streams.{stream_name}.fields.{field_name}", field))
     return problems
+
+
+#: The declared type and format each transform produces.
+TRANSFORM_OUTPUTS: dict[str, tuple[set[str], str | None]] = {
+    "epoch_seconds": ({"string"}, "date-time"),
+    "epoch_milliseconds": ({"string"}, "date-time"),
+    "local_timestamp": ({"string"}, "date-time"),
+    "yyyymmdd": ({"string"}, "date"),
+    "numeric_string": ({"integer", "number"}, None),
+}
+
+
+def _transform_problems(place: str, field: dict[str, t.Any]) -> list[str]:
+    problems = []
+    transform = field.get("transform")
+    if transform in TRANSFORM_OUTPUTS:
+        types, output_format = TRANSFORM_OUTPUTS[transform]
+        if field["type"] not in types or field.get("format") != output_format:
+            expected = " or ".join(sorted(types)) + (f" with format {output_format}" if output_format else "")
+            problems.append(f"{place}.transform: {transform} produces {expected}; declare the field that way")
+
+    timezone = field.get("timezone")
+    if timezone is not None:
+        if transform != "local_timestamp":
+            problems.append(f"{place}.timezone: only the local_timestamp transform uses a time zone")
+        elif not _is_time_zone(timezone):
+            problems.append(f"{place}.timezone: {timezone!r} is not an IANA time zone such as 'Europe/Berlin'")
+    return problems
+
+
+def _is_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _replication_problems(
@@ -303,6 +344,7 @@ def _build_field(name: str, spec: dict[str, t.Any], primary_key: tuple[str, ...]
         path=tuple((spec.get("path") or name).split(".")),
         format=spec.get("format"),
         transform=spec.get("transform"),
+        timezone=spec.get("timezone"),
         nullable=spec.get("nullable", name not in primary_key),
         description=spec.get("description"),
     )

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import typing as t
 from collections import Counter
-from datetime import UTC, datetime
 
 from taps.engine.declaration import FieldSpec, StreamSpec
+from taps.engine.transforms import TRANSFORMS
 
 _MISSING = object()
-
-
-class FieldTransformError(ValueError):
-    """Raised when a declared transform cannot apply to a value; names the field, never the value."""
 
 
 def field_schema(spec: FieldSpec) -> dict[str, t.Any]:
@@ -69,21 +65,6 @@ def read_path(record: t.Mapping[str, t.Any], path: tuple[str, ...]) -> t.Any:
     return value
 
 
-def epoch_seconds_to_iso(value: t.Any, field_name: str) -> str | None:
-    """Convert seconds since 1970 to an ISO-8601 UTC timestamp string."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"Field {field_name!r}: expected epoch seconds (a number), got a {type(value).__name__}."
-        raise FieldTransformError(msg)
-    return datetime.fromtimestamp(value, tz=UTC).isoformat()
-
-
-TRANSFORMS: dict[str, t.Callable[[t.Any, str], t.Any]] = {
-    "epoch_seconds": epoch_seconds_to_iso,
-}
-
-
 class RecordShaper:
     """Cut API records down to the declared fields and count what was dropped."""
 
@@ -105,7 +86,7 @@ class RecordShaper:
             if value is _MISSING:
                 continue
             if spec.transform:
-                value = TRANSFORMS[spec.transform](value, spec.name)
+                value = TRANSFORMS[spec.transform](value, spec)
             shaped[spec.name] = value
         return shaped
 

@@ -88,3 +88,65 @@ def test_invalid_yaml_names_line(tmp_path: Path) -> None:
 
     with pytest.raises(DeclarationError, match="not valid YAML at line 3"):
         load_declaration(path)
+
+
+def _parent(document: t.Any, path: str) -> tuple[t.Any, t.Any]:
+    """Return the container of a dotted path's last step and that step (list indexes as ints)."""
+    steps = [int(step) if step.isdigit() else step for step in path.split(".")]
+    node = document
+    for step in steps[:-1]:
+        node = node[step]
+    return node, steps[-1]
+
+
+def _set(path: str, value: t.Any) -> t.Callable[[dict[str, t.Any]], None]:
+    """Return a change that sets a dotted path in the declaration."""
+
+    def change(document: dict[str, t.Any]) -> None:
+        node, last = _parent(document, path)
+        node[last] = value
+
+    return change
+
+
+def _drop(path: str) -> t.Callable[[dict[str, t.Any]], None]:
+    """Return a change that deletes a dotted path from the declaration."""
+
+    def change(document: dict[str, t.Any]) -> None:
+        node, last = _parent(document, path)
+        del node[last]
+
+    return change
+
+
+INVALID_DECLARATIONS = [
+    pytest.param(_drop("name"), "(top level): 'name' is a required property", id="missing-name"),
+    pytest.param(_set("name", "Acme Ads"), "name: 'Acme Ads' does not match", id="name-pattern"),
+    pytest.param(_drop("api.base_url"), "api: 'base_url' is a required property", id="missing-base-url"),
+    pytest.param(_set("auth", {"type": "kerberos"}), "auth.type: 'kerberos' is not one of the allowed values: bearer", id="auth-type"),
+    pytest.param(_set("auth", {"type": "bearer"}), "auth: 'token' is a required property", id="bearer-without-token"),
+    pytest.param(_set("settings", []), "settings: [] should be non-empty", id="no-settings"),
+    pytest.param(_set("settings.0.type", "secret"), "settings.0.type: 'secret' is not one of the allowed values: string, integer", id="setting-type"),
+    pytest.param(_set("streams", {}), "streams: {} should be non-empty", id="no-streams"),
+    pytest.param(_set("streams.orders.path", "v1/orders"), "streams.orders.path: 'v1/orders' does not match '^/'", id="relative-path"),
+    pytest.param(_set("streams.orders.primary_key", []), "streams.orders.primary_key: [] should be non-empty", id="empty-key"),
+    pytest.param(_set("streams.orders.fields", {}), "streams.orders.fields: {} should be non-empty", id="no-fields"),
+    pytest.param(_set("streams.orders.fields.total.pii", "maybe"), "streams.orders.fields.total.pii: 'maybe' is not one of the allowed values: none, email", id="pii-class"),
+    pytest.param(_drop("streams.orders.fields.total.type"), "streams.orders.fields.total: 'type' is a required property", id="field-without-type"),
+    pytest.param(_set("streams.orders.fields.total.transform", "celsius"), "streams.orders.fields.total.transform: 'celsius' is not one of the allowed values: epoch_seconds", id="transform-name"),
+    pytest.param(_set("streams.orders.fields.total.transform", "yyyymmdd"), "streams.orders.fields.total.transform: yyyymmdd produces string with format date", id="transform-type"),
+    pytest.param(_set("streams.orders.fields.created.timezone", "Mars/Olympus"), "streams.orders.fields.created.timezone: only the local_timestamp transform", id="timezone-without-transform"),
+    pytest.param(_set("streams.orders.paginator", {"type": "cursor", "cursor": "id"}), "streams.orders.paginator: Additional properties are not allowed ('cursor'", id="paginator-option"),
+    pytest.param(_set("streams.orders.replication.request_format", "unix"), "streams.orders.replication.request_format: 'unix' is not one of the allowed values: epoch_seconds, iso8601", id="request-format"),
+    pytest.param(_set("streams.orders.replication.key", "missing"), "streams.orders.replication.key: 'missing' is not a declared field", id="replication-key-undeclared"),
+    pytest.param(_set("streams.orders.replication.start_setting", "since"), "streams.orders.replication.start_setting: setting 'since' is not declared", id="start-setting-undeclared"),
+    pytest.param(_set("streams.orders.fields.id.nullable", True), "streams.orders.fields.id.nullable: a primary-key field cannot be nullable", id="nullable-key"),
+    pytest.param(_set("streams.Orders", {"path": "/x", "primary_key": ["id"], "fields": {"id": {"type": "string", "pii": "none"}}}), "streams: 'Orders' does not match", id="stream-name"),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), INVALID_DECLARATIONS)
+def test_invalid_declaration_reports_path(change: t.Callable[[dict[str, t.Any]], None], expected: str) -> None:
+    problems = problems_of(broken(change))
+
+    assert any(problem.startswith(expected) or expected in problem for problem in problems), problems
