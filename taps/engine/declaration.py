@@ -64,8 +64,14 @@ class ReplicationSpec:
 
     key: str
     request_param: str | None = None
+    request_end_param: str | None = None
     request_format: str = "iso8601"
     start_setting: str = "start_date"
+    window_days: int | None = None
+    lookback_days: int = 0
+    retention_days: int | None = None
+    on_expired_bookmark: str = "fail"
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typing as t
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
 
 import requests
@@ -18,6 +18,10 @@ from taps.engine.fields import RecordShaper, stream_schema
 from taps.engine.pagination import build_paginator, cursor_param
 from taps.engine.responses import read_dotted, response_json
 from taps.engine.templates import render, render_mapping
+from taps.engine.windows import WindowRules, format_bound, plan_windows
+
+#: Context key under which a request window travels from `get_records` to `get_url_params`.
+WINDOW_KEY = "_spendlake_window"
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -69,18 +73,16 @@ class DeclarativeStream(RESTStream[t.Any]):
         return build_paginator(self.spec.paginator, stream_name=self.name, records_path=self.spec.records)
 
     def get_url_params(self, context: Context | None, next_page_token: t.Any | None) -> dict[str, t.Any]:
-        """Build the query string: declared params, the cursor and the incremental lower bound."""
+        """Build the query string: declared params, the cursor and the window's bounds."""
         params = render_mapping(self.spec.params, self.config)
 
         cursor = cursor_param(self.spec.paginator)
         if cursor and next_page_token is not None:
             params[cursor] = next_page_token
 
-        replication = self.spec.replication
-        if replication and replication.request_param:
-            lower_bound = self._lower_bound(context)
-            if lower_bound is not None:
-                params[replication.request_param] = self._format_bound(lower_bound)
+        window = (context or {}).get(WINDOW_KEY)
+        if window:
+            params.update(self._window_params(window))
         return params
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
@@ -98,8 +100,11 @@ class DeclarativeStream(RESTStream[t.Any]):
         return shaped
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        """Read every record, then log one summary of dropped fields and duplicates."""
-        yield from super().get_records(context)
+        """Read every window, oldest first, then log one summary of dropped fields and duplicates."""
+        for window in self._windows(context):
+            # The window travels in a copy of the context; state lookups keep using `context`.
+            window_context = {**(context or {}), WINDOW_KEY: window} if window else context
+            yield from super().get_records(window_context)
 
         summary = self._shaper.summary()
         if summary:
@@ -180,24 +185,55 @@ class DeclarativeStream(RESTStream[t.Any]):
                 parts.append(f"{dotted}={value}")
         return ", ".join(parts)
 
-    def _lower_bound(self, context: Context | None) -> datetime | int | None:
+    def _windows(self, context: Context | None) -> list[dict[str, str | None] | None]:
+        """Plan the request windows from the bookmark, start setting, lookback and retention."""
         replication = self.spec.replication
-        assert replication is not None
-        value = self.get_starting_replication_key_value(context)
-        if value is None:
-            value = self.config.get(replication.start_setting)
-        if value is None or isinstance(value, int):
-            return value
+        if replication is None or not replication.request_param:
+            return [None]
+
+        bookmark = self._state_bookmark(context)
+        start = self.config.get(replication.start_setting)
+        rules = WindowRules(
+            window_days=replication.window_days,
+            lookback_days=replication.lookback_days,
+            retention_days=replication.retention_days,
+            on_expired_bookmark=replication.on_expired_bookmark,
+        )
+        windows = plan_windows(
+            self.name,
+            bookmark=bookmark,
+            start=_parse_timestamp(str(start)) if start else None,
+            now=datetime.now(UTC),
+            rules=rules,
+        )
+        return [
+            {"start": w.start.isoformat() if w.start else None, "end": w.end.isoformat() if w.end else None}
+            for w in windows
+        ]
+
+    def _state_bookmark(self, context: Context | None) -> datetime | None:
+        state = self.get_context_state(context)
+        value = state.get("replication_key_value") if state else None
+        if value is None or self.replication_key != state.get("replication_key"):
+            return None
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value, tz=UTC)
         return _parse_timestamp(str(value))
 
-    def _format_bound(self, bound: datetime | int) -> t.Any:
+    def _window_params(self, window: dict[str, str | None]) -> dict[str, t.Any]:
         replication = self.spec.replication
         assert replication is not None
-        if isinstance(bound, int):
-            return bound
-        if replication.request_format == "epoch_seconds":
-            return int(bound.timestamp())
-        return bound.isoformat()
+        zone = render(replication.timezone, self.config) if replication.timezone else None
+        params: dict[str, t.Any] = {}
+        if window.get("start") and replication.request_param:
+            start = _parse_timestamp(str(window["start"]))
+            params[replication.request_param] = format_bound(start, replication.request_format, zone)
+        if window.get("end") and replication.request_end_param:
+            end = _parse_timestamp(str(window["end"]))
+            if replication.request_format == "date":
+                end -= timedelta(microseconds=1)  # date bounds name the last day included
+            params[replication.request_end_param] = format_bound(end, replication.request_format, zone)
+        return params
 
 
 def _parse_timestamp(text: str) -> datetime:
