@@ -25,6 +25,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from sandbox.stripe_api import DEMO_API_KEY, handle_request
+from sandbox.toy_api import handle_toy_request
 from sandbox.stripe_data import StripeWorld
 
 DEFAULT_SEED = 20260826
@@ -188,9 +189,8 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
         self._discard_body()
         path, _, query = self.path.partition("?")
         try:
-            status, headers, body = handle_request(
-                self.server.world, self.command, path, query, self.headers
-            )
+            handler = handle_toy_request if path.startswith("/toy/") else handle_request
+            status, headers, body = handler(self.server.world, self.command, path, query, self.headers)
         except Exception:
             logger.exception("Sandbox request failed: %s %s", self.command, path)
             status, headers = 500, {"Content-Type": "application/json"}

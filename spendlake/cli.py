@@ -47,6 +47,29 @@ def query(sql: str, tenant: str, output_format: str, home: Path | None) -> None:
     write_result(result, output_format, sys.stdout)
 
 
+@main.command("new-source")
+@click.argument("name")
+@click.option("--dir", "parent", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Folder in which the package folder is created.")
+@click.option("--meltano-yml", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="meltano.yml to add the extractor to (default: ./meltano.yml if it exists).")
+def new_source(name: str, parent: Path, meltano_yml: Path | None) -> None:
+    """Scaffold a source plugin package: declaration, test and Meltano extractor entry."""
+    from spendlake.scaffold import ScaffoldError, scaffold_source
+
+    if meltano_yml is None and Path("meltano.yml").exists():
+        meltano_yml = Path("meltano.yml")
+    try:
+        folder = scaffold_source(name, parent, meltano_yml=meltano_yml)
+    except ScaffoldError as error:
+        raise click.ClickException(str(error)) from None
+
+    click.echo(f"Created {folder}. Next steps:")
+    click.echo(f"  1. Edit {folder / ('spendlake_source_' + name) / 'source.yaml'} for the API.")
+    click.echo(f"  2. .venv/bin/pip install --no-deps -e {folder}")
+    click.echo(f"  3. .venv/bin/python -m pytest {folder / 'tests'}")
+    if meltano_yml is not None:
+        click.echo(f"  4. meltano.yml now lists tap-{name.replace('_', '-')}; set its api_url and api_key.")
+
+
 @main.command("demo")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None, help="spendlake home folder (default: SPENDLAKE_HOME or ./.spendlake).")
 @click.option(
