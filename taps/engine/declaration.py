@@ -88,6 +88,9 @@ class StreamSpec:
     headers: dict[str, t.Any] = field(default_factory=dict)
     replication: ReplicationSpec | None = None
     ignored_fields: frozenset[str] = frozenset()
+    method: str = "GET"
+    body: dict[str, t.Any] | None = None
+    strict_totals: bool = False
     description: str | None = None
 
 
@@ -118,14 +121,27 @@ class SourceSpec:
     headers: dict[str, t.Any] = field(default_factory=dict)
     api_version: str | None = None
     error_safe_fields: tuple[str, ...] = ()
+    errors: dict[str, t.Any] = field(default_factory=dict)
     description: str | None = None
 
 
 @cache
 def declaration_schema() -> dict[str, t.Any]:
-    """Return the published JSON Schema of source declarations."""
+    """Return the JSON Schema of source declarations.
+
+    The auth and error-handling parts are defined beside their code and put
+    into the schema file's document here.
+    """
+    from taps.engine.auth import AUTH_SCHEMA
+    from taps.engine.pagination import PAGINATOR_SCHEMAS
+    from taps.engine.retry import ERROR_HANDLING_SCHEMA
+
     text = resources.files("taps.engine").joinpath("declaration.schema.json").read_text()
-    return json.loads(text)
+    schema = json.loads(text)
+    schema["$defs"]["auth"] = AUTH_SCHEMA
+    schema["$defs"]["paginator"] = {"oneOf": list(PAGINATOR_SCHEMAS.values())}
+    schema["properties"]["errors"] = ERROR_HANDLING_SCHEMA
+    return schema
 
 
 def load_declaration(path: Path | t.Any) -> SourceSpec:
@@ -279,7 +295,7 @@ def _replication_problems(
 def _templates(document: dict[str, t.Any]) -> t.Iterator[tuple[str, str]]:
     yield "api.base_url", document["api"]["base_url"]
     for key, value in document["auth"].items():
-        if key != "type":
+        if key != "type" and isinstance(value, str):
             yield f"auth.{key}", value
     for key, value in (document.get("headers") or {}).items():
         yield f"headers.{key}", str(value)
@@ -305,6 +321,7 @@ def _build_source(document: dict[str, t.Any]) -> SourceSpec:
         streams=streams,
         headers=dict(document.get("headers") or {}),
         error_safe_fields=tuple((document.get("errors") or {}).get("safe_fields", ())),
+        errors=dict(document.get("errors") or {}),
         description=document.get("description"),
     )
 
@@ -338,6 +355,9 @@ def _build_stream(name: str, body: dict[str, t.Any], defaults: dict[str, t.Any])
         headers={**(defaults.get("headers") or {}), **(body.get("headers") or {})},
         replication=ReplicationSpec(**replication) if replication else None,
         ignored_fields=frozenset(body.get("ignored_fields", ())),
+        method=body.get("method", "GET"),
+        body=body.get("body"),
+        strict_totals=body.get("strict_totals", False),
         description=body.get("description"),
     )
 

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
 
 import requests
+from requests.auth import AuthBase
 from singer_sdk import RESTStream
-from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import BaseAPIPaginator
+from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from taps.engine.declaration import SourceSpec, StreamSpec
 from taps.engine.fields import RecordShaper, stream_schema
-from taps.engine.pagination import build_paginator, cursor_param
-from taps.engine.responses import read_dotted, response_json
-from taps.engine.templates import render, render_mapping
+from taps.engine.pagination import ProgressPaginator, apply_page, build_paginator
+from taps.engine.responses import response_json
+from taps.engine.retry import RetryingStreamMixin, build_error_policy
+from taps.engine.templates import render, render_mapping, render_tree
 from taps.engine.windows import WindowRules, format_bound, plan_windows
 
 #: Context key under which a request window travels from `get_records` to `get_url_params`.
@@ -28,7 +31,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 
-class DeclarativeStream(RESTStream[t.Any]):
+class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
     """One declared stream: request shaping, pagination, bookmarks and the field whitelist."""
 
     # Many APIs list newest first, so the SDK keeps the maximum replication value
@@ -38,9 +41,11 @@ class DeclarativeStream(RESTStream[t.Any]):
     def __init__(self, tap: Tap, spec: StreamSpec, source: SourceSpec) -> None:
         self.spec = spec
         self.source = source
-        super().__init__(tap=tap, name=spec.name, schema=stream_schema(spec), path=spec.path)
+        super().__init__(tap=tap, name=spec.name, schema=stream_schema(spec), path=spec.path, http_method=spec.method)
+        self._paginator: ProgressPaginator | None = None
         self.primary_keys = list(spec.primary_key)
         self.replication_key = spec.replication.key if spec.replication else None
+        self.error_policy = build_error_policy(source.errors)
         self._shaper = RecordShaper(spec)
         self._seen_keys: set[tuple[t.Any, ...]] = set()
         self._duplicates = 0
@@ -64,22 +69,40 @@ class DeclarativeStream(RESTStream[t.Any]):
         return headers
 
     @property
-    def authenticator(self) -> BearerTokenAuthenticator:
-        """Return the declared authenticator."""
-        return BearerTokenAuthenticator(token=str(render(self.source.auth["token"], self.config)))
+    def authenticator(self) -> AuthBase:
+        """Return the tap's authenticator, shared by all streams so OAuth tokens are reused."""
+        return self._tap.source_authenticator()
+
+    def build_prepared_request(self, *args: t.Any, **kwargs: t.Any) -> requests.PreparedRequest:
+        """Prepare a request without credentials; `_request` adds them inside the retry loop.
+
+        A token refresh can then fail and be retried like any other request.
+        """
+        request = requests.Request(*args, **kwargs)
+        request.headers.setdefault("User-Agent", self.user_agent)
+        self.requests_session.auth = None
+        return self.requests_session.prepare_request(request)
 
     def get_new_paginator(self) -> BaseAPIPaginator[t.Any]:
-        """Return a fresh paginator of the declared kind."""
-        return build_paginator(self.spec.paginator, stream_name=self.name, records_path=self.spec.records)
+        """Return a fresh paginator of the declared kind, kept to reconcile its totals afterwards."""
+        self._paginator = build_paginator(
+            self.spec.paginator, stream_name=self.name, records_path=self.spec.records, logger=self.logger
+        )
+        return self._paginator
+
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        """Shape the request for the current page: cursor, offset, token or next link."""
+        request = super().get_http_request(page=page)
+        url, params, data = apply_page(self.spec.paginator, page.next_page_token, request.url, request.params, request.data)
+        return dataclasses.replace(request, url=url, params=params, data=data)
+
+    def prepare_request_payload(self, context: Context | None, next_page_token: t.Any | None) -> dict[str, t.Any] | None:
+        """Render the declared JSON body template, if any."""
+        return render_tree(self.spec.body, self.config) if self.spec.body is not None else None
 
     def get_url_params(self, context: Context | None, next_page_token: t.Any | None) -> dict[str, t.Any]:
-        """Build the query string: declared params, the cursor and the window's bounds."""
+        """Build the query string: declared params and the window's bounds (pages are added later)."""
         params = render_mapping(self.spec.params, self.config)
-
-        cursor = cursor_param(self.spec.paginator)
-        if cursor and next_page_token is not None:
-            params[cursor] = next_page_token
-
         window = (context or {}).get(WINDOW_KEY)
         if window:
             params.update(self._window_params(window))
@@ -104,7 +127,10 @@ class DeclarativeStream(RESTStream[t.Any]):
         for window in self._windows(context):
             # The window travels in a copy of the context; state lookups keep using `context`.
             window_context = {**(context or {}), WINDOW_KEY: window} if window else context
+            self._paginator = None
             yield from super().get_records(window_context)
+            if self._paginator is not None:
+                self._paginator.reconcile(strict=self.spec.strict_totals)
 
         summary = self._shaper.summary()
         if summary:
@@ -159,31 +185,6 @@ class DeclarativeStream(RESTStream[t.Any]):
             details.get("tries") or 0,
             type(error).__name__ if error is not None else "no exception",
         )
-
-    def response_error_message(self, response: requests.Response) -> str:
-        """Describe an HTTP error without the body, which may echo input or hold personal data."""
-        path = urlparse(response.url).path or self.path
-        message = f"{response.status_code} {response.reason} from {self.source.name} for path {path}"
-
-        details = self._safe_error_details(response)
-        if details:
-            message += f" ({details})"
-        return message
-
-    def _safe_error_details(self, response: requests.Response) -> str:
-        if not self.source.error_safe_fields:
-            return ""
-        try:
-            body = response_json(response)
-        except ValueError:
-            return ""
-
-        parts = []
-        for dotted in self.source.error_safe_fields:
-            value = read_dotted(body, dotted)
-            if isinstance(value, (str, int)) and value != "":
-                parts.append(f"{dotted}={value}")
-        return ", ".join(parts)
 
     def _windows(self, context: Context | None) -> list[dict[str, str | None] | None]:
         """Plan the request windows from the bookmark, start setting, lookback and retention."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import typing as t
 from datetime import datetime
+
+from requests.auth import AuthBase
 
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 
+from taps.engine.auth import build_authenticator
 from taps.engine.declaration import SettingSpec, SourceSpec, StreamSpec, load_declaration
 from taps.engine.fields import annotate_schema
 from spendlake.singer_io import BufferedMsgSpecWriter
@@ -53,6 +57,13 @@ class DeclarativeTap(Tap):
         capability for capability in Tap.capabilities if capability not in UNSAFE_CAPABILITIES
     ]
 
+    def source_authenticator(self) -> AuthBase:
+        """Return the one authenticator of this tap, built on first use from the declared auth."""
+        with self._authenticator_lock:
+            if self._authenticator is None:
+                self._authenticator = build_authenticator(self.source.auth, self.config, source_name=self.source.name)
+            return self._authenticator
+
     def discover_streams(self) -> list[DeclarativeStream]:
         """Create one stream per declared stream."""
         return [DeclarativeStream(self, stream, self.source) for stream in self.source.streams]
@@ -66,6 +77,11 @@ class DeclarativeTap(Tap):
             if spec is not None:
                 entry["schema"] = annotate_schema(entry["schema"], spec)
         return catalog
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self._authenticator: AuthBase | None = None
+        self._authenticator_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
 
     def setup_mapper(self) -> None:
         """Check the config, then register stream schemas with their `x-pii` classes for SCHEMA messages."""

@@ -44,3 +44,12 @@ def _lookup(name: str, config: t.Mapping[str, t.Any]) -> t.Any:
         msg = f"Setting {name!r} has no value; set it in the tap config."
         raise TemplateError(msg)
     return config[name]
+
+
+def render_tree(template: t.Any, config: t.Mapping[str, t.Any]) -> t.Any:
+    """Fill placeholders in every string of a JSON-like tree (a request body template)."""
+    if isinstance(template, dict):
+        return {key: render_tree(value, config) for key, value in template.items()}
+    if isinstance(template, list):
+        return [render_tree(item, config) for item in template]
+    return render(template, config)

@@ -40,7 +40,7 @@ def test_unknown_paginator_type_lists_allowed_values() -> None:
     document = broken(lambda d: d["streams"]["orders"].update(paginator={"type": "bogus"}))
 
     assert problems_of(document) == [
-        "streams.orders.paginator.type: 'bogus' is not one of the allowed values: cursor, single_page"
+        "streams.orders.paginator.type: 'bogus' is not one of the allowed values: cursor, next_link, offset, page_number, page_token, batches, single_page"
     ]
 
 
@@ -123,7 +123,7 @@ INVALID_DECLARATIONS = [
     pytest.param(_drop("name"), "(top level): 'name' is a required property", id="missing-name"),
     pytest.param(_set("name", "Acme Ads"), "name: 'Acme Ads' does not match", id="name-pattern"),
     pytest.param(_drop("api.base_url"), "api: 'base_url' is a required property", id="missing-base-url"),
-    pytest.param(_set("auth", {"type": "kerberos"}), "auth.type: 'kerberos' is not one of the allowed values: bearer", id="auth-type"),
+    pytest.param(_set("auth", {"type": "kerberos"}), "auth.type: 'kerberos' is not one of the allowed values: none, bearer, api_key", id="auth-type"),
     pytest.param(_set("auth", {"type": "bearer"}), "auth: 'token' is a required property", id="bearer-without-token"),
     pytest.param(_set("settings", []), "settings: [] should be non-empty", id="no-settings"),
     pytest.param(_set("settings.0.type", "secret"), "settings.0.type: 'secret' is not one of the allowed values: string, integer", id="setting-type"),

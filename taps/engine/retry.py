@@ -1,0 +1,604 @@
+"""HTTP error handling for declared streams: classify a response, then retry, fail or stop on quota.
+
+A declaration's `errors` section lists which responses are throttles (Meta sends
+HTTP 400 with a body code), which mean the daily quota is gone (GA4 and Google
+Ads send 429 RESOURCE_EXHAUSTED), and where a retry delay may be found. Without
+matchers, HTTP 429, 408 and 5xx are retried and every other 4xx fails at once.
+
+`RetryingStreamMixin` applies that policy to a singer-sdk `RESTStream` through
+the SDK's own hooks and its `backoff` decorator.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import typing as t
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from urllib.parse import urlparse
+
+import backoff
+import requests
+from jsonschema import Draft202012Validator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from taps.engine.responses import InvalidResponseError, response_json
+
+if t.TYPE_CHECKING:
+    from backoff.types import Details
+
+# The exceptions singer-sdk 0.54 retries in `RESTStream.request_decorator`.
+# `RetryingStreamMixin.request_decorator` keeps the same list.
+RETRIED_EXCEPTIONS: tuple[type[Exception], ...] = (
+    ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+_BODY_CONDITION_SCHEMA: dict[str, t.Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["path"],
+    "anyOf": [{"required": ["values"]}, {"required": ["contains"]}],
+    "description": "One test on the parsed error body. It needs `values`, `contains` or both.",
+    "properties": {
+        "path": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Dotted path into the body, for example 'error.code'. A step written 'name[]' reads every element of a list.",
+        },
+        "values": {
+            "type": "array",
+            "minItems": 1,
+            "description": "The test holds when a value at the path equals one of these, or lies in a {minimum, maximum} range.",
+            "items": {
+                "anyOf": [
+                    {"type": ["string", "integer", "boolean"], "description": "A value compared by type and equality."},
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["minimum", "maximum"],
+                        "description": "An inclusive range of integers, for example Meta's 80000 to 80014.",
+                        "properties": {
+                            "minimum": {"type": "integer", "description": "Lowest matching number."},
+                            "maximum": {"type": "integer", "description": "Highest matching number."},
+                        },
+                    },
+                ],
+            },
+        },
+        "contains": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "minLength": 1},
+            "description": "The test holds when a string at the path contains one of these, ignoring case.",
+        },
+    },
+}
+
+_MATCHER_SCHEMA: dict[str, t.Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["status"],
+    "description": "A response that matches: its HTTP status is listed and every body test holds.",
+    "properties": {
+        "status": {
+            "description": "HTTP status code, or a list of them.",
+            "anyOf": [
+                {"type": "integer", "minimum": 100, "maximum": 599},
+                {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 100, "maximum": 599}},
+            ],
+        },
+        "body": {
+            "type": "array",
+            "minItems": 1,
+            "items": _BODY_CONDITION_SCHEMA,
+            "description": "Tests on the parsed JSON body; all must hold. Without it the status alone matches.",
+        },
+    },
+}
+
+ERROR_HANDLING_SCHEMA: dict[str, t.Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "How the source's HTTP errors are classified, retried and reported.",
+    "properties": {
+        "safe_fields": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "description": "Dotted paths into an error body that are safe to show in error messages (codes, types and the API's own message). A step 'name[]' reads every list element.",
+        },
+        "throttle": {
+            "type": "array",
+            "items": _MATCHER_SCHEMA,
+            "description": "Responses that mean 'slow down' and are retried with backoff, in addition to HTTP 429.",
+        },
+        "quota_exhausted": {
+            "type": "array",
+            "items": _MATCHER_SCHEMA,
+            "description": "Responses that mean the daily quota is used up: the stream fails with its bookmark unchanged. Checked before `throttle`.",
+        },
+        "retry_after": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Where the API states how long to wait before retrying. The longest delay found is used.",
+            "properties": {
+                "header": {
+                    "type": "string",
+                    "minLength": 1,
+                    "default": "Retry-After",
+                    "description": "Response header holding seconds or an HTTP date.",
+                },
+                "body_path": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Dotted path of a delay in the error body: seconds, or a duration such as '30s' (Google's 'error.details[].retryDelay').",
+                },
+            },
+        },
+        "max_tries": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 20,
+            "default": 6,
+            "description": "Attempts per request, the first included, before the error is raised.",
+        },
+        "max_wait_seconds": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 3600,
+            "default": 120,
+            "description": "Longest wait between two attempts in seconds, also for a longer delay the API asks for.",
+        },
+        "base_wait_seconds": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 1,
+            "description": "Wait before the first retry in seconds; it doubles per retry, with full jitter.",
+        },
+    },
+}
+
+
+class Outcome(StrEnum):
+    """Action for a response: continue, retry, fail, or stop on a spent quota."""
+
+    OK = "ok"
+    RETRY = "retry"
+    FATAL = "fatal"
+    QUOTA_EXHAUSTED = "quota_exhausted"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one response, the delay the API asked for (seconds) and whether it was a throttle."""
+
+    outcome: Outcome
+    wait_hint: float | None = None
+    throttled: bool = False
+
+
+@dataclass(frozen=True)
+class BodyCondition:
+    """One test on a parsed body: equal to a value, in a range, or containing a text."""
+
+    path: str
+    values: tuple[str | int | bool, ...] = ()
+    ranges: tuple[tuple[int, int], ...] = ()
+    contains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResponseMatcher:
+    """A set of HTTP statuses plus body tests that must all hold."""
+
+    statuses: frozenset[int]
+    conditions: tuple[BodyCondition, ...] = ()
+
+
+@dataclass(frozen=True)
+class ErrorPolicy:
+    """The `errors` section of a declaration, ready for `classify` and the mixin."""
+
+    safe_fields: tuple[str, ...] = ()
+    throttle: tuple[ResponseMatcher, ...] = ()
+    quota_exhausted: tuple[ResponseMatcher, ...] = ()
+    retry_after_header: str = "Retry-After"
+    retry_after_path: str | None = None
+    max_tries: int = 6
+    max_wait_seconds: float = 120.0
+    base_wait_seconds: float = 1.0
+
+
+class ThrottledError(RetriableAPIError):
+    """Raised for a throttle, or any retriable response that states a delay (`wait_hint`, seconds)."""
+
+    def __init__(self, message: str, response: requests.Response | None = None, wait_hint: float | None = None) -> None:
+        super().__init__(message, response)
+        self.wait_hint = wait_hint
+
+
+class QuotaExhaustedError(FatalAPIError):
+    """Raised when the API's daily quota is used up, so the stream fails instead of ending empty."""
+
+    def __init__(self, message: str, wait_hint: float | None = None) -> None:
+        super().__init__(message)
+        self.wait_hint = wait_hint
+
+
+class TruncatedResponseError(RetriableAPIError):
+    """Raised for a 2xx response whose body is empty or not valid JSON, such as a cut-off transfer."""
+
+
+def build_error_policy(section: t.Mapping[str, t.Any] | None) -> ErrorPolicy:
+    """Validate a declaration's `errors` section and build its policy. None gives the defaults.
+
+    Raises ValueError listing every problem with its path, such as `errors.throttle.0.status`.
+    """
+    section = dict(section or {})
+    problems = _section_problems(section)
+    if problems:
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        raise ValueError(f"Invalid errors section ({len(problems)} problem(s)):\n{listing}")
+
+    retry_after = section.get("retry_after") or {}
+    return ErrorPolicy(
+        safe_fields=tuple(section.get("safe_fields", ())),
+        throttle=tuple(_build_matcher(matcher) for matcher in section.get("throttle", ())),
+        quota_exhausted=tuple(_build_matcher(matcher) for matcher in section.get("quota_exhausted", ())),
+        retry_after_header=retry_after.get("header", "Retry-After"),
+        retry_after_path=retry_after.get("body_path"),
+        max_tries=section.get("max_tries", 6),
+        max_wait_seconds=float(section.get("max_wait_seconds", 120)),
+        base_wait_seconds=float(section.get("base_wait_seconds", 1)),
+    )
+
+
+def _section_problems(section: dict[str, t.Any]) -> list[str]:
+    validator = Draft202012Validator(ERROR_HANDLING_SCHEMA)
+    problems = []
+    for error in sorted(validator.iter_errors(section), key=lambda e: list(map(str, e.absolute_path))):
+        place = ".".join(["errors", *map(str, error.absolute_path)])
+        if error.validator == "anyOf" and error.schema is _BODY_CONDITION_SCHEMA:
+            problems.append(f"{place}: add `values` or `contains` to say what the value at `path` must be")
+        else:
+            problems.append(f"{place}: {error.message}")
+
+    base = section.get("base_wait_seconds", 1)
+    cap = section.get("max_wait_seconds", 120)
+    if not problems and base > cap:
+        problems.append(f"errors.base_wait_seconds: {base} is above max_wait_seconds ({cap}); lower it or raise the cap")
+    return problems
+
+
+def _build_matcher(matcher: dict[str, t.Any]) -> ResponseMatcher:
+    status = matcher["status"]
+    statuses = frozenset(status if isinstance(status, list) else [status])
+    return ResponseMatcher(statuses=statuses, conditions=tuple(_build_condition(test) for test in matcher.get("body", ())))
+
+
+def _build_condition(test: dict[str, t.Any]) -> BodyCondition:
+    values = tuple(value for value in test.get("values", ()) if not isinstance(value, dict))
+    ranges = tuple((value["minimum"], value["maximum"]) for value in test.get("values", ()) if isinstance(value, dict))
+    return BodyCondition(path=test["path"], values=values, ranges=ranges, contains=tuple(test.get("contains", ())))
+
+
+def classify(response: requests.Response, policy: ErrorPolicy, *, now: datetime | None = None) -> Decision:
+    """Decide whether a response is OK, retried, fatal or a spent quota.
+
+    Quota matchers are checked first, then throttle matchers, then the status:
+    429 is a throttle, 408 and 5xx are retried, other 4xx are fatal. `now`
+    resolves a Retry-After date when the response has no Date header.
+    """
+    body = _json_or_none(response)
+    hint = retry_hint(response, body, policy, now=now)
+
+    if any(_matches(matcher, response.status_code, body) for matcher in policy.quota_exhausted):
+        return Decision(Outcome.QUOTA_EXHAUSTED, wait_hint=hint)
+    if any(_matches(matcher, response.status_code, body) for matcher in policy.throttle):
+        return Decision(Outcome.RETRY, wait_hint=hint, throttled=True)
+
+    status = response.status_code
+    if status < 400:
+        return Decision(Outcome.OK)
+    if status == 429:
+        return Decision(Outcome.RETRY, wait_hint=hint, throttled=True)
+    if status == 408 or status >= 500:
+        return Decision(Outcome.RETRY, wait_hint=hint)
+    return Decision(Outcome.FATAL)
+
+
+def retry_hint(
+    response: requests.Response,
+    body: t.Any,
+    policy: ErrorPolicy,
+    *,
+    now: datetime | None = None,
+) -> float | None:
+    """Return the longest delay in seconds that the header or body requests, or None."""
+    # NOTE: Meta's `estimated_time_to_regain_access` (minutes, inside a JSON
+    # usage header) is not read, so a Meta throttle waits by exponential backoff.
+    hints = []
+
+    header = response.headers.get(policy.retry_after_header)
+    if header:
+        hints.append(_header_delay(header, response.headers.get("Date"), now))
+
+    if policy.retry_after_path:
+        hints.extend(_duration_seconds(value) for value in read_all(body, policy.retry_after_path))
+
+    found = [hint for hint in hints if hint is not None]
+    return max(found) if found else None
+
+
+def _header_delay(value: str, date_header: str | None, now: datetime | None) -> float | None:
+    """Parse Retry-After: delay seconds, or an HTTP date measured from the response's Date header."""
+    seconds = _duration_seconds(value.strip())
+    if seconds is not None:
+        return seconds
+
+    retry_at = _http_date(value)
+    if retry_at is None:
+        return None
+    reference = _http_date(date_header) if date_header else None
+    reference = reference or now or datetime.now(UTC)
+    return max(0.0, (retry_at - reference).total_seconds())
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)s?$")
+
+
+def _duration_seconds(value: t.Any) -> float | None:
+    """Read seconds from a number, '7', or a protobuf duration string such as '30s' or '1.5s'."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float, Decimal)):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value.strip())):
+        seconds = float(match.group(1))
+    else:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _json_or_none(response: requests.Response) -> t.Any:
+    try:
+        return response_json(response)
+    except InvalidResponseError:
+        return None
+
+
+def _matches(matcher: ResponseMatcher, status: int, body: t.Any) -> bool:
+    if status not in matcher.statuses:
+        return False
+    return all(_holds(condition, read_all(body, condition.path)) for condition in matcher.conditions)
+
+
+def _holds(condition: BodyCondition, found: list[t.Any]) -> bool:
+    """Check a body test. With `values` and `contains` both given, both must hold."""
+    checks = []
+    if condition.values or condition.ranges:
+        checks.append(any(_equals_or_in_range(value, condition) for value in found))
+    if condition.contains:
+        needles = [needle.lower() for needle in condition.contains]
+        checks.append(any(isinstance(value, str) and any(n in value.lower() for n in needles) for value in found))
+    return all(checks)
+
+
+def _equals_or_in_range(value: t.Any, condition: BodyCondition) -> bool:
+    """Compare by type too, so `true` never equals 1 and '4' never equals 4."""
+    for expected in condition.values:
+        if isinstance(expected, bool) or isinstance(value, bool):
+            if isinstance(expected, bool) and isinstance(value, bool) and expected == value:
+                return True
+        elif isinstance(expected, int) and _is_number(value) and value == expected:
+            return True
+        elif isinstance(expected, str) and isinstance(value, str) and value == expected:
+            return True
+
+    if _is_number(value):
+        return any(low <= value <= high for low, high in condition.ranges)
+    return False
+
+
+def _is_number(value: t.Any) -> bool:
+    return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+
+
+def read_all(body: t.Any, dotted: str) -> list[t.Any]:
+    """Read every value at a dotted path. A step 'name[]' reads each element of a list."""
+    values = [body]
+    for step in dotted.split("."):
+        fan_out = step.endswith("[]")
+        key = step[:-2] if fan_out else step
+        next_values: list[t.Any] = []
+        for value in values:
+            if not isinstance(value, dict) or key not in value:
+                continue
+            item = value[key]
+            if not fan_out:
+                next_values.append(item)
+            elif isinstance(item, list):
+                next_values.extend(item)
+        values = next_values
+    return values
+
+
+# A next step for the statuses that fail at once and have a usual cause.
+_NEXT_STEPS = {
+    401: "check the API credentials in the config",
+    403: "check that the credentials may read this resource",
+    404: "check the ids and the API version in the config",
+}
+_MAX_DETAIL_LENGTH = 200
+_MAX_DETAIL_VALUES = 3
+
+
+def describe_error(stream_name: str, response: requests.Response, safe_fields: tuple[str, ...]) -> str:
+    """Describe an HTTP error by stream, path, status and the body's safe fields only.
+
+    The query string and the rest of the body are left out because they may
+    hold tokens, cursors or personal data.
+    """
+    path = urlparse(response.url).path
+    message = f"Stream {stream_name}: HTTP {response.status_code} {response.reason or ''}".rstrip()
+    message += f" for path {path}"
+
+    details = _safe_details(response, safe_fields)
+    if details:
+        message += f" ({details})"
+
+    next_step = _NEXT_STEPS.get(response.status_code)
+    if next_step:
+        message += f"; {next_step}"
+    return message
+
+
+def _safe_details(response: requests.Response, safe_fields: tuple[str, ...]) -> str:
+    body = _json_or_none(response)
+    parts = []
+    for dotted in safe_fields:
+        shown = [_display_text(value) for value in read_all(body, dotted)]
+        shown = [text for text in shown if text][:_MAX_DETAIL_VALUES]
+        if shown:
+            parts.append(f"{dotted}={'; '.join(shown)}")
+    return ", ".join(parts)
+
+
+def _display_text(value: t.Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        return ""
+    text = " ".join(str(value).split())
+    if len(text) > _MAX_DETAIL_LENGTH:
+        text = text[: _MAX_DETAIL_LENGTH - 3] + "..."
+    return text
+
+
+class RetryingStreamMixin:
+    """Error handling for a singer-sdk `RESTStream` subclass, driven by `self.error_policy`.
+
+    List the mixin before `RESTStream` in the bases. The stream sets
+    `error_policy` (an `ErrorPolicy`) before its first request. Tests replace
+    `retry_sleep` and `retry_jitter` to observe waits without sleeping.
+    """
+
+    error_policy: ErrorPolicy
+    retry_sleep: t.Callable[[float], None] = staticmethod(time.sleep)
+    retry_jitter: t.Callable[[float], float] = staticmethod(backoff.full_jitter)
+
+    # Provided by RESTStream.
+    name: str
+    backoff_handler: t.Callable[[Details], None]
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Raise the error the policy assigns to a response, and check that a 2xx body is JSON.
+
+        An empty 2xx body other than 204 counts as truncated, because treating it
+        as an empty page would end the stream early and look like success.
+        """
+        decision = classify(response, self.error_policy)
+
+        if decision.outcome is Outcome.OK:
+            self._check_body(response)
+            return
+
+        message = self.response_error_message(response)
+        if decision.outcome is Outcome.QUOTA_EXHAUSTED:
+            raise QuotaExhaustedError(_quota_message(message, decision.wait_hint), wait_hint=decision.wait_hint)
+        if decision.outcome is Outcome.FATAL:
+            raise FatalAPIError(message)
+        if decision.throttled or decision.wait_hint is not None:
+            raise ThrottledError(f"{message}; throttled", response, wait_hint=decision.wait_hint)
+        raise RetriableAPIError(message, response)
+
+    def _check_body(self, response: requests.Response) -> None:
+        path = urlparse(response.url).path
+        try:
+            body = response_json(response)
+        except InvalidResponseError:
+            msg = f"Stream {self.name}: the HTTP {response.status_code} body from path {path} is not valid JSON"
+            raise TruncatedResponseError(msg, response) from None
+
+        if body is None and response.status_code != 204:
+            msg = f"Stream {self.name}: the HTTP {response.status_code} body from path {path} is empty"
+            raise TruncatedResponseError(msg, response)
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """Describe an HTTP error by stream, path, status and the configured safe body fields."""
+        return describe_error(self.name, response, self.error_policy.safe_fields)
+
+    def backoff_max_tries(self) -> int:
+        """Return the attempts per request, the first included."""
+        return self.error_policy.max_tries
+
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        """Yield waits in seconds. `backoff` sends in the exception that failed the last attempt.
+
+        A `wait_hint` on that exception is honoured exactly. Otherwise the wait
+        is full jitter over base * 2**retry. Both are capped at max_wait_seconds.
+        """
+        policy = self.error_policy
+        retry = 0
+        error = yield  # type: ignore[misc]
+        while True:
+            hint = getattr(error, "wait_hint", None)
+            if hint is not None:
+                # NOTE: a delay above the cap is cut to it, so that retry may be throttled again.
+                wait = min(hint, policy.max_wait_seconds)
+            else:
+                wait = self.retry_jitter(min(policy.max_wait_seconds, policy.base_wait_seconds * 2**retry))
+            retry += 1
+            error = yield wait
+
+    def request_decorator(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+        """Wrap a request in the SDK's retry loop, with the wait done by `retry_sleep`.
+
+        `backoff` 3.0 always calls `time.sleep` itself, so it is handed a zero
+        wait and the real one is slept in the `on_backoff` handler instead.
+        """
+        pending: list[float] = []
+
+        def waits_for_backoff() -> t.Generator[float, t.Any, None]:
+            waits = self.backoff_wait_generator()
+            next(waits)
+            error = yield
+            while True:
+                pending.append(waits.send(error))
+                error = yield 0.0
+
+        def wait_before_retry(details: Details) -> None:
+            wait = pending.pop()
+            self.backoff_handler({**details, "wait": wait})
+            self.retry_sleep(wait)
+
+        return backoff.on_exception(
+            waits_for_backoff,
+            RETRIED_EXCEPTIONS,
+            max_tries=self.backoff_max_tries,
+            on_backoff=wait_before_retry,
+            jitter=None,
+            logger=None,
+        )(func)
+
+
+def _quota_message(message: str, wait_hint: float | None) -> str:
+    text = f"{message}; the API quota is exhausted, so the stream stopped with its bookmark unchanged"
+    if wait_hint is not None:
+        text += f" (the API requests a wait of {wait_hint:.0f} s)"
+    return f"{text}. Run it again after the quota resets."
