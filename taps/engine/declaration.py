@@ -90,6 +90,7 @@ class StreamSpec:
     ignored_fields: frozenset[str] = frozenset()
     method: str = "GET"
     body: dict[str, t.Any] | None = None
+    report_format: dict[str, t.Any] | None = None
     strict_totals: bool = False
     description: str | None = None
 
@@ -134,12 +135,14 @@ def declaration_schema() -> dict[str, t.Any]:
     """
     from taps.engine.auth import AUTH_SCHEMA
     from taps.engine.pagination import PAGINATOR_SCHEMAS
+    from taps.engine.reports import REPORT_FORMAT_SCHEMA
     from taps.engine.retry import ERROR_HANDLING_SCHEMA
 
     text = resources.files("taps.engine").joinpath("declaration.schema.json").read_text()
     schema = json.loads(text)
     schema["$defs"]["auth"] = AUTH_SCHEMA
     schema["$defs"]["paginator"] = {"oneOf": list(PAGINATOR_SCHEMAS.values())}
+    schema["$defs"]["report_format"] = REPORT_FORMAT_SCHEMA
     schema["properties"]["errors"] = ERROR_HANDLING_SCHEMA
     return schema
 
@@ -356,6 +359,7 @@ def _build_stream(name: str, body: dict[str, t.Any], defaults: dict[str, t.Any])
         replication=ReplicationSpec(**replication) if replication else None,
         ignored_fields=frozenset(body.get("ignored_fields", ())),
         method=body.get("method", "GET"),
+        report_format=body.get("report_format"),
         body=body.get("body"),
         strict_totals=body.get("strict_totals", False),
         description=body.get("description"),

@@ -18,6 +18,7 @@ from singer_sdk.streams.rest import HTTPRequest, PageContext
 from taps.engine.declaration import SourceSpec, StreamSpec
 from taps.engine.fields import RecordShaper, stream_schema
 from taps.engine.pagination import ProgressPaginator, apply_page, build_paginator
+from taps.engine.reports import report_records
 from taps.engine.responses import response_json
 from taps.engine.retry import RetryingStreamMixin, build_error_policy
 from taps.engine.templates import render, render_mapping, render_tree
@@ -109,8 +110,12 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         return params
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
-        """Yield the records the declared selector finds in the body."""
-        yield from extract_jsonpath(self.spec.records, response_json(response))
+        """Yield the records of the body: report rows by their headers, else the declared selector."""
+        body = response_json(response)
+        if self.spec.report_format:
+            yield from report_records(body, self.spec.report_format, stream=self.name)
+        else:
+            yield from extract_jsonpath(self.spec.records, body)
 
     def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
         """Cut the record to the whitelist and drop a key already emitted in this run."""

@@ -1,0 +1,72 @@
+"""Report response formats: header lists plus value rows, turned into one record per row.
+
+Report APIs send column names once and each row as a list of values instead
+of a list of objects. Two layouts are supported:
+
+- `ga4`: Google Analytics Data API `runReport`: `dimensionHeaders[].name`,
+  `metricHeaders[].name`, `rows[].dimensionValues[].value` and
+  `rows[].metricValues[].value` (every value a string).
+- `columns_rows`: a list of column names at `headers` and a list of value
+  lists at `rows` (for example `{"columns": [...], "rows": [[...], ...]}`).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from taps.engine.responses import read_dotted
+
+REPORT_FORMAT_SCHEMA: dict[str, t.Any] = {
+    "description": "How rows of a report response become records; absent means the `records` selector is used.",
+    "oneOf": [
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type"],
+            "properties": {"type": {"const": "ga4", "description": "Google Analytics 4 runReport layout."}},
+        },
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type"],
+            "properties": {
+                "type": {"const": "columns_rows", "description": "Column names plus value lists."},
+                "headers": {"type": "string", "default": "columns", "description": "Dotted path of the list of column names."},
+                "rows": {"type": "string", "default": "rows", "description": "Dotted path of the list of value lists."},
+            },
+        },
+    ],
+}
+
+
+class ReportFormatError(ValueError):
+    """Raised when a report row does not match its headers; names the row number, never values."""
+
+
+def report_records(body: t.Any, report: t.Mapping[str, t.Any], *, stream: str) -> t.Iterator[dict[str, t.Any]]:
+    """Yield one record per report row, keyed by the header names."""
+    if report["type"] == "ga4":
+        yield from _ga4_records(body, stream)
+    else:
+        yield from _column_records(body, report.get("headers", "columns"), report.get("rows", "rows"), stream)
+
+
+def _ga4_records(body: t.Any, stream: str) -> t.Iterator[dict[str, t.Any]]:
+    dimensions = [header.get("name") for header in read_dotted(body, "dimensionHeaders") or []]
+    metrics = [header.get("name") for header in read_dotted(body, "metricHeaders") or []]
+    for number, row in enumerate(read_dotted(body, "rows") or [], start=1):
+        dimension_values = [cell.get("value") for cell in row.get("dimensionValues") or []]
+        metric_values = [cell.get("value") for cell in row.get("metricValues") or []]
+        if len(dimension_values) != len(dimensions) or len(metric_values) != len(metrics):
+            msg = f"Stream {stream!r}: report row {number} has a different number of values than headers."
+            raise ReportFormatError(msg)
+        yield dict(zip(dimensions + metrics, dimension_values + metric_values, strict=True))
+
+
+def _column_records(body: t.Any, headers_path: str, rows_path: str, stream: str) -> t.Iterator[dict[str, t.Any]]:
+    headers = read_dotted(body, headers_path) or []
+    for number, row in enumerate(read_dotted(body, rows_path) or [], start=1):
+        if not isinstance(row, list) or len(row) != len(headers):
+            msg = f"Stream {stream!r}: report row {number} has a different number of values than headers."
+            raise ReportFormatError(msg)
+        yield dict(zip(headers, row, strict=True))
