@@ -9,6 +9,7 @@ undeclared field or setting.
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 from dataclasses import dataclass, field
 from functools import cache
@@ -91,6 +92,8 @@ class StreamSpec:
     method: str = "GET"
     body: dict[str, t.Any] | None = None
     report_format: dict[str, t.Any] | None = None
+    parent: str | None = None
+    parent_context: dict[str, str] = field(default_factory=dict)
     strict_totals: bool = False
     description: str | None = None
 
@@ -235,6 +238,29 @@ def semantic_problems(document: dict[str, t.Any]) -> list[str]:
             problems.extend(_replication_problems(stream_name, replication, fields, settings))
         for field_name, field in fields.items():
             problems.extend(_transform_problems(f"streams.{stream_name}.fields.{field_name}", field))
+        if stream.get("parent"):
+            problems.extend(_parent_problems(stream_name, stream, document["streams"]))
+    return problems
+
+
+def _parent_problems(stream_name: str, stream: dict[str, t.Any], streams: dict[str, t.Any]) -> list[str]:
+    place = f"streams.{stream_name}.parent"
+    parent_name = stream["parent"]["stream"]
+    if parent_name == stream_name or parent_name not in streams:
+        return [f"{place}.stream: {parent_name!r} is not another declared stream"]
+
+    problems = []
+    parent_fields = streams[parent_name]["fields"]
+    for key, field_name in stream["parent"]["context"].items():
+        declared = parent_fields.get(field_name)
+        if declared is None:
+            problems.append(f"{place}.context.{key}: {field_name!r} is not a field of stream {parent_name!r}")
+        elif declared["pii"] != "none":
+            # Context values reach state partitions and metric logs in clear.
+            problems.append(f"{place}.context.{key}: field {field_name!r} is classed {declared['pii']!r}; only fields classed none may link streams")
+    for placeholder in re.findall(r"\{([a-z_][a-z0-9_]*)\}", stream["path"]):
+        if placeholder not in stream["parent"]["context"]:
+            problems.append(f"streams.{stream_name}.path: placeholder {{{placeholder}}} is not a key of parent.context")
     return problems
 
 
@@ -360,6 +386,8 @@ def _build_stream(name: str, body: dict[str, t.Any], defaults: dict[str, t.Any])
         ignored_fields=frozenset(body.get("ignored_fields", ())),
         method=body.get("method", "GET"),
         report_format=body.get("report_format"),
+        parent=(body.get("parent") or {}).get("stream"),
+        parent_context=dict((body.get("parent") or {}).get("context") or {}),
         body=body.get("body"),
         strict_totals=body.get("strict_totals", False),
         description=body.get("description"),

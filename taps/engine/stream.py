@@ -101,6 +101,14 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         """Render the declared JSON body template, if any."""
         return render_tree(self.spec.body, self.config) if self.spec.body is not None else None
 
+    def get_child_context(self, record: dict[str, t.Any], context: Context | None) -> Context | None:
+        """Pass each child stream the parent fields its declaration names."""
+        child_context: dict[str, t.Any] = {}
+        for child in self.child_streams:
+            for key, field_name in child.spec.parent_context.items():
+                child_context[key] = record.get(field_name)
+        return child_context
+
     def get_url_params(self, context: Context | None, next_page_token: t.Any | None) -> dict[str, t.Any]:
         """Build the query string: declared params and the window's bounds (pages are added later)."""
         params = render_mapping(self.spec.params, self.config)

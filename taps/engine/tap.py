@@ -65,8 +65,17 @@ class DeclarativeTap(Tap):
             return self._authenticator
 
     def discover_streams(self) -> list[DeclarativeStream]:
-        """Create one stream per declared stream."""
-        return [DeclarativeStream(self, stream, self.source) for stream in self.source.streams]
+        """Create one stream per declared stream, each of its own class so children find their parent."""
+        classes = {
+            spec.name: type(f"{spec.name.title().replace('_', '')}Stream", (DeclarativeStream,), {"__module__": __name__})
+            for spec in self.source.streams
+        }
+        for spec in self.source.streams:
+            if spec.parent:
+                classes[spec.name].parent_stream_type = classes[spec.parent]
+                # One bookmark per child stream: per-parent partitions would put parent ids in STATE.
+                classes[spec.name].state_partitioning_keys = []
+        return [classes[spec.name](self, spec, self.source) for spec in self.source.streams]
 
     @property
     def catalog_dict(self) -> dict[str, t.Any]:
