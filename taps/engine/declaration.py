@@ -94,6 +94,7 @@ class StreamSpec:
     report_format: dict[str, t.Any] | None = None
     parent: str | None = None
     parent_context: dict[str, str] = field(default_factory=dict)
+    deleted_when: dict[str, t.Any] | None = None
     strict_totals: bool = False
     description: str | None = None
 
@@ -386,6 +387,7 @@ def _build_stream(name: str, body: dict[str, t.Any], defaults: dict[str, t.Any])
         ignored_fields=frozenset(body.get("ignored_fields", ())),
         method=body.get("method", "GET"),
         report_format=body.get("report_format"),
+        deleted_when=body.get("deleted_when"),
         parent=(body.get("parent") or {}).get("stream"),
         parent_context=dict((body.get("parent") or {}).get("context") or {}),
         body=body.get("body"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typing as t
 from collections import Counter
+from datetime import UTC, datetime
 
 from taps.engine.declaration import FieldSpec, StreamSpec
 from taps.engine.transforms import TRANSFORMS
@@ -29,12 +30,18 @@ def field_schema(spec: FieldSpec) -> dict[str, t.Any]:
     return schema
 
 
+DELETED_AT = "_sdc_deleted_at"
+
+
 def stream_schema(stream: StreamSpec) -> dict[str, t.Any]:
-    """Return the JSON Schema of a stream's records: exactly its declared fields."""
+    """Return the JSON Schema of a stream's records: its declared fields, plus the tombstone column."""
+    properties = {spec.name: field_schema(spec) for spec in stream.fields}
+    if stream.deleted_when:
+        properties[DELETED_AT] = {"type": ["string", "null"], "format": "date-time", "x-pii": "none"}
     return {
         "type": "object",
         "additionalProperties": False,
-        "properties": {spec.name: field_schema(spec) for spec in stream.fields},
+        "properties": properties,
         "required": list(stream.primary_key),
     }
 
@@ -46,6 +53,8 @@ def annotate_schema(schema: dict[str, t.Any], stream: StreamSpec) -> dict[str, t
     classes are put back wherever a schema passes through it.
     """
     classes = {spec.name: spec.pii for spec in stream.fields}
+    if stream.deleted_when:
+        classes[DELETED_AT] = "none"
     properties = {
         name: ({**prop, "x-pii": classes[name]} if name in classes else dict(prop))
         for name, prop in schema.get("properties", {}).items()
@@ -70,7 +79,10 @@ class RecordShaper:
 
     def __init__(self, stream: StreamSpec) -> None:
         self._fields = stream.fields
+        self._deleted_when = stream.deleted_when
         self._consumed = {spec.path[0] for spec in stream.fields} | set(stream.ignored_fields)
+        if stream.deleted_when:
+            self._consumed.add(stream.deleted_when["path"].split(".")[0])
         self.undeclared: Counter[str] = Counter()
         self.records = 0
 
@@ -88,6 +100,10 @@ class RecordShaper:
             if spec.transform:
                 value = TRANSFORMS[spec.transform](value, spec)
             shaped[spec.name] = value
+
+        if self._deleted_when:
+            deleted = read_path(record, tuple(self._deleted_when["path"].split("."))) == self._deleted_when["equals"]
+            shaped[DELETED_AT] = datetime.now(UTC).isoformat() if deleted else None
         return shaped
 
     def summary(self) -> str | None:

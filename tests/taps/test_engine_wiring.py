@@ -110,3 +110,18 @@ def test_debug_logs_hold_no_key_or_personal_value(caplog: pytest.LogCaptureFixtu
     assert DEMO_API_KEY not in caplog.text
     leaked = [value for value in world.personal_values() if value in caplog.text]
     assert leaked == []
+
+
+def test_deleted_objects_become_tombstones() -> None:
+    tap_class = tap_with({"paginator": {"type": "single_page"}, "deleted_when": {"path": "deleted", "equals": True}})
+    rows = [{"id": "r1", "total": 1}, {"id": "r2", "deleted": True}]
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, f"{BASE}/v1/orders", json={"data": rows})
+        messages = run_tap(tap_class, CONFIG)
+
+    records = records_of(messages, "orders")
+    schema = next(m for m in messages if m["type"] == "SCHEMA")["schema"]
+    assert records[0]["_sdc_deleted_at"] is None
+    assert records[1]["_sdc_deleted_at"].startswith("20")
+    assert records[1]["id"] == "r2"
+    assert schema["properties"]["_sdc_deleted_at"]["x-pii"] == "none"
