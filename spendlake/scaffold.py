@@ -109,7 +109,7 @@ MELTANO_ENTRY = """\
 
 
 class ScaffoldError(ValueError):
-    """Raised when a source cannot be scaffolded; the message says why."""
+    """Raised when a source cannot be scaffolded. The message gives the reason."""
 
 
 def scaffold_source(name: str, parent: Path, *, meltano_yml: Path | None = None) -> Path:

@@ -3,8 +3,8 @@
 The lower bound is the bookmark (re-read inclusively) or the start setting.
 A lookback moves it back for report streams whose recent numbers still change.
 A bookmark older than the API's retention horizon is never read silently from
-the horizon: the stream fails, or restarts from the horizon with a warning,
-as the declaration says.
+the horizon. The stream fails, or restarts from the horizon with a warning, as
+the declaration chooses.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Window:
 
 @dataclass(frozen=True)
 class WindowRules:
-    """How a stream slices its incremental reads."""
+    """Slicing rules of a stream's incremental reads."""
 
     window_days: int | None = None
     lookback_days: int = 0
