@@ -313,6 +313,9 @@ def _replication_problems(
         return [f"{place}.key: {key!r} is not a declared field"]
 
     problems = []
+    windowed = [name for name in ("window_days", "lookback_days", "retention_days") if replication.get(name)]
+    if windowed and not replication.get("request_param"):
+        problems.append(f"{place}: {', '.join(windowed)} need request_param, the parameter that carries the lower bound")
     declared = fields[key]
     if declared.get("format") != "date-time" and declared["type"] != "integer":
         problems.append(f"{place}.key: {key!r} must be a date-time string or an integer field")

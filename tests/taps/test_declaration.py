@@ -150,3 +150,18 @@ def test_invalid_declaration_reports_path(change: t.Callable[[dict[str, t.Any]],
     problems = problems_of(broken(change))
 
     assert any(problem.startswith(expected) or expected in problem for problem in problems), problems
+
+
+def test_windows_need_request_param() -> None:
+    def change(document: dict[str, t.Any]) -> None:
+        document["streams"]["orders"]["replication"] = {"key": "created", "window_days": 7}
+
+    assert problems_of(broken(change)) == [
+        "streams.orders.replication: window_days need request_param, the parameter that carries the lower bound"
+    ]
+
+
+def test_unknown_stream_default_rejected() -> None:
+    problems = problems_of(broken(lambda d: d["stream_defaults"].update(replication={"key": "created"})))
+
+    assert problems == ["stream_defaults: Additional properties are not allowed ('replication' was unexpected); remove it or check its spelling"]
