@@ -125,6 +125,7 @@ class SourceSpec:
     streams: tuple[StreamSpec, ...]
     headers: dict[str, t.Any] = field(default_factory=dict)
     api_version: str | None = None
+    version_sunset: str | None = None
     error_safe_fields: tuple[str, ...] = ()
     errors: dict[str, t.Any] = field(default_factory=dict)
     description: str | None = None
@@ -319,6 +320,9 @@ def _replication_problems(
     declared = fields[key]
     if declared.get("format") != "date-time" and declared["type"] != "integer":
         problems.append(f"{place}.key: {key!r} must be a date-time string or an integer field")
+    timezone = replication.get("timezone")
+    if timezone and "{config." not in timezone and not _is_time_zone(timezone):
+        problems.append(f"{place}.timezone: {timezone!r} is not an IANA time zone such as 'Europe/Berlin'")
     start_setting = replication.get("start_setting", "start_date")
     if start_setting not in settings:
         problems.append(f"{place}.start_setting: setting {start_setting!r} is not declared under settings")
@@ -339,6 +343,22 @@ def _templates(document: dict[str, t.Any]) -> t.Iterator[tuple[str, str]]:
     for section in ("params", "headers"):
         for key, value in ((document.get("stream_defaults") or {}).get(section) or {}).items():
             yield f"stream_defaults.{section}.{key}", str(value)
+    for stream_name, stream in document["streams"].items():
+        yield from _tree_templates(f"streams.{stream_name}.body", stream.get("body"))
+        timezone = (stream.get("replication") or {}).get("timezone")
+        if timezone:
+            yield f"streams.{stream_name}.replication.timezone", timezone
+
+
+def _tree_templates(place: str, node: t.Any) -> t.Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _tree_templates(f"{place}.{key}", value)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _tree_templates(f"{place}.{index}", value)
+    elif isinstance(node, str):
+        yield place, node
 
 
 def _build_source(document: dict[str, t.Any]) -> SourceSpec:
@@ -349,6 +369,7 @@ def _build_source(document: dict[str, t.Any]) -> SourceSpec:
         name=document["name"],
         base_url=document["api"]["base_url"],
         api_version=document["api"].get("version"),
+        version_sunset=document["api"].get("version_sunset"),
         auth=dict(document["auth"]),
         settings=settings,
         streams=streams,

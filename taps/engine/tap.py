@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import typing as t
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from requests.auth import AuthBase
 
@@ -19,6 +19,7 @@ from spendlake.singer_io import BufferedMsgSpecWriter
 from taps.engine.stream import DeclarativeStream
 
 
+SUNSET_WARNING_DAYS = 30
 UNSAFE_CAPABILITIES = (PluginCapabilities.BATCH, PluginCapabilities.STREAM_MAPS, PluginCapabilities.FLATTENING)
 UNSAFE_SETTINGS = ("batch_config", "stream_maps", "stream_map_config", "flattening_enabled")
 
@@ -91,6 +92,24 @@ class DeclarativeTap(Tap):
         self._authenticator: AuthBase | None = None
         self._authenticator_lock = threading.Lock()
         super().__init__(*args, **kwargs)
+        self._warn_on_sunset()
+
+    def _warn_on_sunset(self) -> None:
+        """Log a warning when the declared API version is past, or within 30 days of, its sunset date."""
+        sunset = self.source.version_sunset
+        if not sunset:
+            return
+        days_left = (date.fromisoformat(str(sunset)) - datetime.now(UTC).date()).days
+        if days_left < 0:
+            self.logger.warning(
+                "API version %s of %s reached its sunset on %s; update the declaration to a supported version.",
+                self.source.api_version, self.source.name, sunset,
+            )
+        elif days_left <= SUNSET_WARNING_DAYS:
+            self.logger.warning(
+                "API version %s of %s reaches its sunset on %s, in %d day(s).",
+                self.source.api_version, self.source.name, sunset, days_left,
+            )
 
     def setup_mapper(self) -> None:
         """Check the config, then register stream schemas with their `x-pii` classes for SCHEMA messages."""

@@ -165,3 +165,29 @@ def test_unknown_stream_default_rejected() -> None:
     problems = problems_of(broken(lambda d: d["stream_defaults"].update(replication={"key": "created"})))
 
     assert problems == ["stream_defaults: Additional properties are not allowed ('replication' was unexpected); remove it or check its spelling"]
+
+
+def test_body_template_must_name_declared_setting() -> None:
+    problems = problems_of(broken(lambda d: d["streams"]["orders"].update(body={"query": "select {config.fields}"})))
+
+    assert problems == ["streams.orders.body.query: refers to setting 'fields', which is not declared under settings"]
+
+
+def test_replication_timezone_must_exist() -> None:
+    problems = problems_of(broken(lambda d: d["streams"]["orders"]["replication"].update(timezone="Mars/Olympus")))
+
+    assert problems == ["streams.orders.replication.timezone: 'Mars/Olympus' is not an IANA time zone such as 'Europe/Berlin'"]
+
+
+def test_past_sunset_logs_warning(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from taps.engine.tap import build_tap_class
+
+    document = broken(lambda d: d["api"].update(version="v1", version_sunset="2020-01-01"))
+    tap_class = build_tap_class(parse_declaration(document))
+
+    with caplog.at_level(logging.WARNING):
+        tap_class(config={"api_key": "k"}, parse_env_config=False)
+
+    assert "API version v1 of acme reached its sunset on 2020-01-01" in caplog.text
