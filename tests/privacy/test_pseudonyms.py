@@ -6,7 +6,7 @@ import hashlib
 import hmac
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from privacy.pseudonyms import Pseudonymizer, normalise_phone
@@ -52,6 +52,7 @@ def test_short_key_rejected() -> None:
         Pseudonymizer(b"short")
 
 
+@settings(deadline=None)  # the shared 2-core machine can stall one example past the default deadline
 @given(st.text())
 def test_any_text_hashes_to_hex(value: str) -> None:
     digest = Pseudonymizer(KEY).pseudonym("identifier", value)
