@@ -155,6 +155,8 @@ def declaration_schema() -> dict[str, t.Any]:
 def load_declaration(path: Path | t.Any) -> SourceSpec:
     """Read a YAML declaration from a path or an importlib resource and validate it."""
     label = str(path)
+    if isinstance(path, str):
+        path = Path(path)
     try:
         document = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
@@ -209,6 +211,9 @@ def _describe(error: ValidationError) -> list[str]:
 
 
 def _message(error: ValidationError) -> str:
+    if error.validator == "pattern" and error.absolute_path and error.absolute_path[0] == "auth":
+        # The value may be a pasted secret: never repeat it.
+        return "must be exactly one {config.NAME} placeholder; declare NAME as a secret setting instead of writing the value here"
     if error.validator == "enum":
         allowed = ", ".join(str(value) for value in error.validator_value)
         return f"{error.instance!r} is not one of the allowed values: {allowed}"
@@ -221,6 +226,8 @@ def semantic_problems(document: dict[str, t.Any]) -> list[str]:
     """Check references between parts of a schema-valid declaration."""
     problems: list[str] = []
     settings = {setting["name"] for setting in document["settings"]}
+    problems.extend(_setting_problems(document["settings"]))
+    problems.extend(_error_policy_problems(document.get("errors")))
 
     for place, template in _templates(document):
         for name in referenced_settings(template):
@@ -302,6 +309,34 @@ def _is_time_zone(name: str) -> bool:
     return True
 
 
+_SETTING_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
+
+
+def _setting_problems(settings: list[dict[str, t.Any]]) -> list[str]:
+    problems = []
+    seen: set[str] = set()
+    for index, setting in enumerate(settings):
+        if setting["name"] in seen:
+            problems.append(f"settings.{index}.name: {setting['name']!r} is declared twice")
+        seen.add(setting["name"])
+        default = setting.get("default")
+        expected = _SETTING_TYPES[setting["type"]]
+        wrong_bool = isinstance(default, bool) and setting["type"] != "boolean"
+        if default is not None and (wrong_bool or not isinstance(default, expected)):
+            problems.append(f"settings.{index}.default: the default is not of the setting's type {setting['type']!r}")
+    return problems
+
+
+def _error_policy_problems(section: t.Any) -> list[str]:
+    from taps.engine.retry import build_error_policy
+
+    try:
+        build_error_policy(section)
+    except ValueError as error:
+        return [line.strip().removeprefix("- ") for line in str(error).splitlines()[1:] if line.strip()] or [str(error)]
+    return []
+
+
 def _replication_problems(
     stream_name: str,
     replication: dict[str, t.Any],
@@ -317,6 +352,10 @@ def _replication_problems(
     windowed = [name for name in ("window_days", "lookback_days", "retention_days") if replication.get(name)]
     if windowed and not replication.get("request_param"):
         problems.append(f"{place}: {', '.join(windowed)} need request_param, the parameter that carries the lower bound")
+    if replication.get("window_days") and not replication.get("request_end_param"):
+        problems.append(f"{place}: window_days needs request_end_param, or each window would re-read everything after its start")
+    if key in fields and fields[key]["pii"] != "none":
+        problems.append(f"{place}.key: {key!r} is classed {fields[key]['pii']!r}; bookmarks are stored in clear, so use a field classed none")
     declared = fields[key]
     if declared.get("format") != "date-time" and declared["type"] != "integer":
         problems.append(f"{place}.key: {key!r} must be a date-time string or an integer field")

@@ -43,6 +43,12 @@ class ReportFormatError(ValueError):
     """Raised when a report row does not match its headers; names the row number, never values."""
 
 
+def rows_jsonpath(report: t.Mapping[str, t.Any]) -> str:
+    """Return the JSONPath of a report's rows, which paginators count and compare."""
+    rows = "rows" if report["type"] == "ga4" else report.get("rows", "rows")
+    return "$." + rows + "[*]"
+
+
 def report_records(body: t.Any, report: t.Mapping[str, t.Any], *, stream: str) -> t.Iterator[dict[str, t.Any]]:
     """Yield one record per report row, keyed by the header names."""
     if report["type"] == "ga4":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from urllib.parse import urlparse
 
 import requests
@@ -18,7 +19,7 @@ from singer_sdk.streams.rest import HTTPRequest, PageContext
 from taps.engine.declaration import SourceSpec, StreamSpec
 from taps.engine.fields import RecordShaper, stream_schema
 from taps.engine.pagination import ProgressPaginator, apply_page, build_paginator
-from taps.engine.reports import report_records
+from taps.engine.reports import report_records, rows_jsonpath
 from taps.engine.responses import response_json
 from taps.engine.retry import RetryingStreamMixin, build_error_policy
 from taps.engine.templates import render, render_mapping, render_tree
@@ -86,8 +87,9 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
 
     def get_new_paginator(self) -> BaseAPIPaginator[t.Any]:
         """Return a fresh paginator of the declared kind, kept to reconcile its totals afterwards."""
+        records_path = rows_jsonpath(self.spec.report_format) if self.spec.report_format else self.spec.records
         self._paginator = build_paginator(
-            self.spec.paginator, stream_name=self.name, records_path=self.spec.records, logger=self.logger
+            self.spec.paginator, stream_name=self.name, records_path=records_path, logger=self.logger
         )
         return self._paginator
 
@@ -238,6 +240,12 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         replication = self.spec.replication
         assert replication is not None
         zone = render(replication.timezone, self.config) if replication.timezone else None
+        if zone and not _is_time_zone(str(zone)):
+            msg = (
+                f"Stream {self.name!r}: replication.timezone {replication.timezone!r} gives {zone!r}, which is not an "
+                "IANA time zone such as 'Europe/Berlin'; fix the setting it names."
+            )
+            raise ConfigValidationError("Config validation failed", errors=[msg])
         params: dict[str, t.Any] = {}
         if window.get("start") and replication.request_param:
             start = _parse_timestamp(str(window["start"]))
@@ -248,6 +256,14 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
                 end -= timedelta(microseconds=1)  # date bounds name the last day included
             params[replication.request_end_param] = format_bound(end, replication.request_format, zone)
         return params
+
+
+def _is_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _parse_timestamp(text: str) -> datetime:

@@ -79,7 +79,7 @@ def test_template_must_name_declared_setting() -> None:
 def test_replication_key_must_be_timestamp_or_integer() -> None:
     document = broken(lambda d: d["streams"]["orders"]["replication"].update(key="email"))
 
-    assert problems_of(document) == ["streams.orders.replication.key: 'email' must be a date-time string or an integer field"]
+    assert "streams.orders.replication.key: 'email' must be a date-time string or an integer field" in problems_of(document)
 
 
 def test_invalid_yaml_names_line(tmp_path: Path) -> None:
@@ -156,9 +156,9 @@ def test_windows_need_request_param() -> None:
     def change(document: dict[str, t.Any]) -> None:
         document["streams"]["orders"]["replication"] = {"key": "created", "window_days": 7}
 
-    assert problems_of(broken(change)) == [
-        "streams.orders.replication: window_days need request_param, the parameter that carries the lower bound"
-    ]
+    assert "streams.orders.replication: window_days need request_param, the parameter that carries the lower bound" in problems_of(
+        broken(change)
+    )
 
 
 def test_unknown_stream_default_rejected() -> None:
@@ -191,3 +191,57 @@ def test_past_sunset_logs_warning(caplog: pytest.LogCaptureFixture) -> None:
         tap_class(config={"api_key": "k"}, parse_env_config=False)
 
     assert "API version v1 of acme reached its sunset on 2020-01-01" in caplog.text
+
+
+def test_literal_secret_not_echoed() -> None:
+    problems = problems_of(broken(lambda d: d["auth"].update(token="SECRETliteralTOKEN1234")))
+
+    assert problems == [
+        "auth.token: must be exactly one {config.NAME} placeholder; declare NAME as a secret setting instead of writing the value here"
+    ]
+
+
+def test_error_policy_checked_at_load() -> None:
+    problems = problems_of(broken(lambda d: d["errors"].update(base_wait_seconds=10, max_wait_seconds=5)))
+
+    assert len(problems) == 1
+    assert problems[0].startswith("errors.base_wait_seconds: 10")
+
+
+def test_setting_default_type_and_duplicates() -> None:
+    def change(document: dict[str, t.Any]) -> None:
+        document["settings"].append({"name": "tz", "type": "integer", "default": "abc"})
+        document["settings"].append({"name": "tz", "type": "string"})
+
+    problems = problems_of(broken(change))
+
+    assert "settings.4.default: the default is not of the setting's type 'integer'" in problems
+    assert "settings.5.name: 'tz' is declared twice" in problems
+
+
+def test_window_days_need_end_param() -> None:
+    problems = problems_of(broken(lambda d: d["streams"]["orders"]["replication"].update(window_days=7)))
+
+    assert problems == [
+        "streams.orders.replication: window_days needs request_end_param, or each window would re-read everything after its start"
+    ]
+
+
+def test_personal_replication_key_rejected() -> None:
+    def change(document: dict[str, t.Any]) -> None:
+        document["streams"]["orders"]["fields"]["seen_at"] = {"type": "string", "format": "date-time", "pii": "free_text"}
+        document["streams"]["orders"]["replication"]["key"] = "seen_at"
+
+    assert problems_of(broken(change)) == [
+        "streams.orders.replication.key: 'seen_at' is classed 'free_text'; bookmarks are stored in clear, so use a field classed none"
+    ]
+
+
+def test_string_path_loads(tmp_path: Path) -> None:
+    from taps.engine.declaration import load_declaration as load
+
+    path = tmp_path / "source.yaml"
+    path.write_text("name: acme\n")
+
+    with pytest.raises(DeclarationError, match="'api' is a required property"):
+        load(str(path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,33 @@ def test_ga4_stream_transforms_report_values() -> None:
         records = records_of(run_tap(tap_class, CONFIG), "traffic")
 
     assert records == [{"date": "2026-11-04", "active_users": 101}]
+
+
+def test_ga4_offset_pages_count_report_rows() -> None:
+    declaration = copy.deepcopy(DECLARATION)
+    declaration["streams"] = {
+        "traffic": {
+            "path": "/ga4",
+            "method": "POST",
+            "body": {"limit": 2},
+            "report_format": {"type": "ga4"},
+            "paginator": {"type": "offset", "in": "body", "page_size": 2, "total": "rowCount"},
+            "strict_totals": True,
+            "primary_key": ["date"],
+            "fields": {"date": {"type": "string", "format": "date", "transform": "yyyymmdd", "pii": "none"}},
+        }
+    }
+    days = [f"202611{day:02d}" for day in range(1, 6)]
+
+    def serve(request: t.Any) -> tuple[int, dict[str, str], str]:
+        offset = json.loads(request.body).get("offset", 0)
+        rows = [{"dimensionValues": [{"value": day}], "metricValues": []} for day in days[offset : offset + 2]]
+        return 200, {}, json.dumps({"dimensionHeaders": [{"name": "date"}], "metricHeaders": [], "rows": rows, "rowCount": len(days)})
+
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.POST, f"{BASE}/ga4", callback=serve)
+        records = records_of(run_tap(build_tap_class(parse_declaration(declaration)), CONFIG), "traffic")
+        offsets = [json.loads(call.request.body).get("offset", 0) for call in mock.calls]
+
+    assert [r["date"] for r in records] == ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
+    assert offsets == [0, 2, 4]
