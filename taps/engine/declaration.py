@@ -16,13 +16,13 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from taps.engine.templates import referenced_settings
+from taps.engine.transforms import is_time_zone
 
 PII_CLASSES = ("none", "email", "phone", "name", "address", "ip", "free_text", "identifier", "date_of_birth", "secret")
 
@@ -296,17 +296,9 @@ def _transform_problems(place: str, field: dict[str, t.Any]) -> list[str]:
     if timezone is not None:
         if transform != "local_timestamp":
             problems.append(f"{place}.timezone: only the local_timestamp transform uses a time zone")
-        elif not _is_time_zone(timezone):
+        elif not is_time_zone(timezone):
             problems.append(f"{place}.timezone: {timezone!r} is not an IANA time zone such as 'Europe/Berlin'")
     return problems
-
-
-def _is_time_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 _SETTING_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
@@ -360,7 +352,7 @@ def _replication_problems(
     if declared.get("format") != "date-time" and declared["type"] != "integer":
         problems.append(f"{place}.key: {key!r} must be a date-time string or an integer field")
     timezone = replication.get("timezone")
-    if timezone and "{config." not in timezone and not _is_time_zone(timezone):
+    if timezone and "{config." not in timezone and not is_time_zone(timezone):
         problems.append(f"{place}.timezone: {timezone!r} is not an IANA time zone such as 'Europe/Berlin'")
     start_setting = replication.get("start_setting", "start_date")
     if start_setting not in settings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from urllib.parse import urlparse
 
 import requests
@@ -23,6 +22,7 @@ from taps.engine.reports import report_records, rows_jsonpath
 from taps.engine.responses import response_json
 from taps.engine.retry import RetryingStreamMixin, build_error_policy
 from taps.engine.templates import render, render_mapping, render_tree
+from taps.engine.transforms import is_time_zone
 from taps.engine.windows import WindowRules, format_bound, plan_windows
 
 #: Context key under which a request window travels from `get_records` to `get_url_params`.
@@ -240,7 +240,7 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         replication = self.spec.replication
         assert replication is not None
         zone = render(replication.timezone, self.config) if replication.timezone else None
-        if zone and not _is_time_zone(str(zone)):
+        if zone and not is_time_zone(str(zone)):
             msg = (
                 f"Stream {self.name!r}: replication.timezone {replication.timezone!r} gives {zone!r}, which is not an "
                 "IANA time zone such as 'Europe/Berlin'; fix the setting it names."
@@ -256,14 +256,6 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
                 end -= timedelta(microseconds=1)  # date bounds name the last day included
             params[replication.request_end_param] = format_bound(end, replication.request_format, zone)
         return params
-
-
-def _is_time_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def _parse_timestamp(text: str) -> datetime:

@@ -84,6 +84,15 @@ def numeric_string(value: t.Any, spec: FieldSpec) -> int | Decimal | None:
     return number
 
 
+def is_time_zone(name: str) -> bool:
+    """Tell whether `name` is an IANA time zone known to this Python."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def zone(spec: FieldSpec) -> ZoneInfo:
     """Return the field's declared IANA time zone (UTC when none is declared)."""
     try:
