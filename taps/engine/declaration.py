@@ -95,6 +95,8 @@ class StreamSpec:
     parent: str | None = None
     parent_context: dict[str, str] = field(default_factory=dict)
     deleted_when: dict[str, t.Any] | None = None
+    partition_setting: str | None = None
+    partition_key: str | None = None
     strict_totals: bool = False
     description: str | None = None
 
@@ -249,7 +251,19 @@ def semantic_problems(document: dict[str, t.Any]) -> list[str]:
             problems.extend(_transform_problems(f"streams.{stream_name}.fields.{field_name}", field))
         if stream.get("parent"):
             problems.extend(_parent_problems(stream_name, stream, document["streams"]))
+        if stream.get("partitions"):
+            problems.extend(_partition_problems(stream_name, stream, document["settings"]))
     return problems
+
+
+def _partition_problems(stream_name: str, stream: dict[str, t.Any], settings: list[dict[str, t.Any]]) -> list[str]:
+    place = f"streams.{stream_name}.partitions"
+    if stream.get("parent"):
+        return [f"{place}: a stream takes either parent or partitions, not both"]
+    setting = next((s for s in settings if s["name"] == stream["partitions"]["setting"]), None)
+    if setting is None or setting["type"] != "array":
+        return [f"{place}.setting: {stream['partitions']['setting']!r} is not a declared setting of type array"]
+    return []
 
 
 def _parent_problems(stream_name: str, stream: dict[str, t.Any], streams: dict[str, t.Any]) -> list[str]:
@@ -301,7 +315,7 @@ def _transform_problems(place: str, field: dict[str, t.Any]) -> list[str]:
     return problems
 
 
-_SETTING_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
+_SETTING_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,)}
 
 
 def _setting_problems(settings: list[dict[str, t.Any]]) -> list[str]:
@@ -443,6 +457,8 @@ def _build_stream(name: str, body: dict[str, t.Any], defaults: dict[str, t.Any])
         method=body.get("method", "GET"),
         report_format=body.get("report_format"),
         deleted_when=body.get("deleted_when"),
+        partition_setting=(body.get("partitions") or {}).get("setting"),
+        partition_key=(body.get("partitions") or {}).get("key"),
         parent=(body.get("parent") or {}).get("stream"),
         parent_context=dict((body.get("parent") or {}).get("context") or {}),
         body=body.get("body"),

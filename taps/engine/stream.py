@@ -103,6 +103,16 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         """Render the declared JSON body template, if any."""
         return render_tree(self.spec.body, self.config) if self.spec.body is not None else None
 
+    @property
+    def partitions(self) -> list[dict[str, t.Any]] | None:
+        """Return one context per value of the declared array setting, or None when not partitioned."""
+        if not self.spec.partition_setting:
+            return None
+        values = self.config.get(self.spec.partition_setting) or []
+        if isinstance(values, str):  # a comma-separated list from an environment variable
+            values = [value.strip() for value in values.split(",") if value.strip()]
+        return [{self.spec.partition_key: str(value)} for value in values]
+
     def get_child_context(self, record: dict[str, t.Any], context: Context | None) -> Context | None:
         """Pass each child stream the parent fields its declaration names."""
         child_context: dict[str, t.Any] = {}

@@ -30,6 +30,8 @@ def settings_schema(settings: t.Iterable[SettingSpec]) -> dict[str, t.Any]:
     required: list[str] = []
     for setting in settings:
         prop: dict[str, t.Any] = {"type": [setting.type] if setting.required else [setting.type, "null"]}
+        if setting.type == "array":
+            prop["items"] = {"type": "string"}
         for key in ("format", "default", "minimum", "maximum", "description"):
             value = getattr(setting, key)
             if value is not None:
