@@ -66,6 +66,7 @@ class ReplicationSpec:
     key: str
     request_param: str | None = None
     request_end_param: str | None = None
+    request_range: dict[str, str] | None = None
     request_format: str = "iso8601"
     start_setting: str = "start_date"
     window_days: int | None = None
@@ -356,9 +357,12 @@ def _replication_problems(
 
     problems = []
     windowed = [name for name in ("window_days", "lookback_days", "retention_days") if replication.get(name)]
-    if windowed and not replication.get("request_param"):
+    ranged = bool(replication.get("request_range"))
+    if ranged and (replication.get("request_param") or replication.get("request_end_param")):
+        problems.append(f"{place}.request_range: use either request_range or request_param/request_end_param, not both")
+    if windowed and not (replication.get("request_param") or ranged):
         problems.append(f"{place}: {', '.join(windowed)} need request_param, the parameter that carries the lower bound")
-    if replication.get("window_days") and not replication.get("request_end_param"):
+    if replication.get("window_days") and not (replication.get("request_end_param") or ranged):
         problems.append(f"{place}: window_days needs request_end_param, or each window would re-read everything after its start")
     if key in fields and fields[key]["pii"] != "none":
         problems.append(f"{place}.key: {key!r} is classed {fields[key]['pii']!r}; bookmarks are stored in clear, so use a field classed none")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing as t
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
@@ -214,7 +215,7 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
     def _windows(self, context: Context | None) -> list[dict[str, str | None] | None]:
         """Plan the request windows from the bookmark, start setting, lookback and retention."""
         replication = self.spec.replication
-        if replication is None or not replication.request_param:
+        if replication is None or not (replication.request_param or replication.request_range):
             return [None]
 
         bookmark = self._state_bookmark(context)
@@ -256,15 +257,24 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
                 "IANA time zone such as 'Europe/Berlin'; fix the setting it names."
             )
             raise ConfigValidationError("Config validation failed", errors=[msg])
+        start = format_bound(_parse_timestamp(str(window["start"])), replication.request_format, zone) if window.get("start") else None
+        end_moment = _parse_timestamp(str(window["end"])) if window.get("end") else None
+        if end_moment is not None and replication.request_format == "date":
+            end_moment -= timedelta(microseconds=1)  # date bounds name the last day included
+
+        if replication.request_range:
+            if start is None:
+                return {}
+            # An open window ends now, because a range parameter needs both bounds.
+            end = format_bound(end_moment or datetime.now(UTC), replication.request_format, zone)
+            bounds = {replication.request_range["start_key"]: start, replication.request_range["end_key"]: end}
+            return {replication.request_range["param"]: json.dumps(bounds, separators=(",", ":"))}
+
         params: dict[str, t.Any] = {}
-        if window.get("start") and replication.request_param:
-            start = _parse_timestamp(str(window["start"]))
-            params[replication.request_param] = format_bound(start, replication.request_format, zone)
-        if window.get("end") and replication.request_end_param:
-            end = _parse_timestamp(str(window["end"]))
-            if replication.request_format == "date":
-                end -= timedelta(microseconds=1)  # date bounds name the last day included
-            params[replication.request_end_param] = format_bound(end, replication.request_format, zone)
+        if start is not None and replication.request_param:
+            params[replication.request_param] = start
+        if end_moment is not None and replication.request_end_param:
+            params[replication.request_end_param] = format_bound(end_moment, replication.request_format, zone)
         return params
 
 

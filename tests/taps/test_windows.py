@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import typing as t
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
@@ -114,3 +115,27 @@ def test_stream_fails_on_expired_bookmark() -> None:
         with pytest.raises(ExpiredBookmarkError, match="Stream 'orders'"):
             run_tap(tap_class, CONFIG, state=state)
         assert len(mock.calls) == 0
+
+
+def test_range_param_carries_both_bounds() -> None:
+    declaration = copy.deepcopy(DECLARATION)
+    orders = declaration["streams"]["orders"]
+    orders["paginator"] = {"type": "single_page"}
+    orders["fields"]["created"] = {"type": "string", "format": "date-time", "transform": "local_timestamp", "pii": "none"}
+    orders["replication"] = {
+        "key": "created",
+        "request_range": {"param": "time_range", "start_key": "since", "end_key": "until"},
+        "request_format": "date",
+        "timezone": "Pacific/Auckland",
+        "window_days": 10,
+    }
+    tap_class = build_tap_class(parse_declaration(declaration))
+    start = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)  # already 2 November in Auckland
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.GET, f"{BASE}/v1/orders", json={"data": []})
+        run_tap(tap_class, {**CONFIG, "start_date": start.isoformat()})
+        ranges = [json.loads(parse_qs(urlparse(call.request.url).query)["time_range"][0]) for call in mock.calls]
+
+    assert ranges[0] == {"since": "2026-11-02", "until": "2026-11-11"}
+    assert ranges[1]["since"] == "2026-11-12"
+    assert len(ranges) == len({r["since"] for r in ranges})
