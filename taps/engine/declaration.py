@@ -129,7 +129,6 @@ class SourceSpec:
     headers: dict[str, t.Any] = field(default_factory=dict)
     api_version: str | None = None
     version_sunset: str | None = None
-    error_safe_fields: tuple[str, ...] = ()
     errors: dict[str, t.Any] = field(default_factory=dict)
     description: str | None = None
 
@@ -423,7 +422,6 @@ def _build_source(document: dict[str, t.Any]) -> SourceSpec:
         settings=settings,
         streams=streams,
         headers=dict(document.get("headers") or {}),
-        error_safe_fields=tuple((document.get("errors") or {}).get("safe_fields", ())),
         errors=dict(document.get("errors") or {}),
         description=document.get("description"),
     )

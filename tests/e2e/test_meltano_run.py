@@ -24,7 +24,7 @@ from targets.warehouse.duckdb_store import connect_warehouse
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SEED = 20261204
-ANCHOR = 1_790_000_000  # 2026-09-21, fixed so every run sees the same objects
+ANCHOR = 1_790_000_000  # 2026-09-21, fixed so every run gets the same objects
 LATER = ANCHOR + 6 * 3_600
 MASTER_KEY = "dGhpcyBpcyBhIHRlc3QgbWFzdGVyIGtleSBvZiAzMiE="
 
