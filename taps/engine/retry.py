@@ -2,8 +2,12 @@
 
 A declaration's `errors` section lists which responses are throttles (Meta sends
 HTTP 400 with a body code), which mean the daily quota is gone (GA4 and Google
-Ads send 429 RESOURCE_EXHAUSTED), and where a retry delay may be found. Without
-matchers, HTTP 429, 408 and 5xx are retried and every other 4xx fails at once.
+Ads send 429 RESOURCE_EXHAUSTED), which ask for a smaller page (Meta's HTTP 500
+with code 1), where a retry delay may be found (a header, the body, or a JSON
+header such as Meta's X-Business-Use-Case-Usage), and which JSON headers report
+rate-limit usage in percent. Without matchers, HTTP 429, 408 and 5xx are retried
+and every other 4xx fails at once. A retriable response that requests a longer
+delay than `max_wait_seconds` stops the stream as a spent quota.
 
 `RetryingStreamMixin` applies that policy to a singer-sdk `RESTStream` through
 the SDK's own hooks and its `backoff` decorator.
@@ -11,6 +15,8 @@ the SDK's own hooks and its `backoff` decorator.
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import re
 import time
@@ -25,6 +31,7 @@ from urllib.parse import urlparse
 import backoff
 import requests
 from jsonschema import Draft202012Validator
+from requests.structures import CaseInsensitiveDict
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from taps.engine.responses import InvalidResponseError, response_json
@@ -53,7 +60,10 @@ _BODY_CONDITION_SCHEMA: dict[str, t.Any] = {
         "path": {
             "type": "string",
             "minLength": 1,
-            "description": "Dotted path into the body, for example 'error.code'. A step written 'name[]' reads every element of a list.",
+            "description": (
+                "Dotted path into the body, for example 'error.code'. A step written 'name[]' reads every "
+                "element of a list, and a step '*' reads every value of an object."
+            ),
         },
         "values": {
             "type": "array",
@@ -106,6 +116,42 @@ _MATCHER_SCHEMA: dict[str, t.Any] = {
     },
 }
 
+_HEADER_DELAY_SCHEMA: dict[str, t.Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["header", "path"],
+    "description": "A delay stated inside a JSON response header.",
+    "properties": {
+        "header": {"type": "string", "minLength": 1, "description": "Header name, matched ignoring case."},
+        "path": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Dotted path into the header's JSON. A step '*' reads every value of an object, as in Meta's '*[].estimated_time_to_regain_access'.",
+        },
+        "unit": {
+            "enum": ["seconds", "minutes"],
+            "default": "seconds",
+            "description": "Unit of the number at the path.",
+        },
+    },
+}
+
+_USAGE_HEADER_SCHEMA: dict[str, t.Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["header", "paths"],
+    "description": "A JSON response header that reports percentages of a rate limit used, such as Meta's X-App-Usage.",
+    "properties": {
+        "header": {"type": "string", "minLength": 1, "description": "Header name, matched ignoring case."},
+        "paths": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "minLength": 1},
+            "description": "Dotted paths of the percentages in the header's JSON, for example 'call_count' or '*[].total_time'.",
+        },
+    },
+}
+
 ERROR_HANDLING_SCHEMA: dict[str, t.Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -126,6 +172,65 @@ ERROR_HANDLING_SCHEMA: dict[str, t.Any] = {
             "items": _MATCHER_SCHEMA,
             "description": "Responses that mean the daily quota is used up: the stream fails with its bookmark unchanged. Checked before `throttle`.",
         },
+        "reduce_page": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["when", "param"],
+            "description": (
+                "Responses that mean the page is too large: the stream halves its page size and retries. "
+                "Checked after `quota_exhausted` and before `throttle`."
+            ),
+            "properties": {
+                "when": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": _MATCHER_SCHEMA,
+                    "description": "Responses that ask for a smaller page, such as Meta's HTTP 500 with error.code 1.",
+                },
+                "param": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Query parameter that holds the page size, for example 'limit'.",
+                },
+                "minimum": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "default": 1,
+                    "description": "Smallest page size the stream requests.",
+                },
+            },
+        },
+        "usage": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["headers"],
+            "description": (
+                "Pacing by reported usage: after a successful response whose highest usage percentage reaches "
+                "the threshold, the stream logs a warning and pauses."
+            ),
+            "properties": {
+                "headers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": _USAGE_HEADER_SCHEMA,
+                    "description": "JSON headers that report usage percentages. A header that is missing or not valid JSON is ignored.",
+                },
+                "threshold_percent": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 100,
+                    "default": 90,
+                    "description": "Usage in percent at or above which the stream pauses.",
+                },
+                "pause_seconds": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 3600,
+                    "default": 60,
+                    "description": "Pause in seconds after a response at or above the threshold.",
+                },
+            },
+        },
         "retry_after": {
             "type": "object",
             "additionalProperties": False,
@@ -142,6 +247,12 @@ ERROR_HANDLING_SCHEMA: dict[str, t.Any] = {
                     "minLength": 1,
                     "description": "Dotted path of a delay in the error body: seconds, or a duration such as '30s' (Google's 'error.details[].retryDelay').",
                 },
+                "header_json": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": _HEADER_DELAY_SCHEMA,
+                    "description": "JSON headers that state a delay. A header that is not valid JSON, and a delay of zero, are ignored.",
+                },
             },
         },
         "max_tries": {
@@ -156,7 +267,10 @@ ERROR_HANDLING_SCHEMA: dict[str, t.Any] = {
             "exclusiveMinimum": 0,
             "maximum": 3600,
             "default": 120,
-            "description": "Longest wait between two attempts in seconds, also for a longer delay the API asks for.",
+            "description": (
+                "Longest wait between two attempts in seconds. A retriable response that requests a longer "
+                "delay stops the stream with its bookmark unchanged, as a spent quota does."
+            ),
         },
         "base_wait_seconds": {
             "type": "number",
@@ -169,21 +283,27 @@ ERROR_HANDLING_SCHEMA: dict[str, t.Any] = {
 
 
 class Outcome(StrEnum):
-    """Action for a response: continue, retry, fail, or stop on a spent quota."""
+    """Action for a response: continue, retry, retry with a smaller page, fail, or stop on a spent quota."""
 
     OK = "ok"
     RETRY = "retry"
+    REDUCE_PAGE = "reduce_page"
     FATAL = "fatal"
     QUOTA_EXHAUSTED = "quota_exhausted"
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome for one response, the delay the API asked for (seconds) and whether it was a throttle."""
+    """The outcome for one response, the delay the API requested (seconds) and whether it was a throttle.
+
+    `over_wait_limit` marks a retriable response turned into QUOTA_EXHAUSTED
+    because its delay is above `max_wait_seconds`.
+    """
 
     outcome: Outcome
     wait_hint: float | None = None
     throttled: bool = False
+    over_wait_limit: bool = False
 
 
 @dataclass(frozen=True)
@@ -205,14 +325,46 @@ class ResponseMatcher:
 
 
 @dataclass(frozen=True)
+class HeaderDelay:
+    """A delay inside a JSON response header: the header name, the path in its JSON and the unit ('seconds' or 'minutes')."""
+
+    header: str
+    path: str
+    unit: str = "seconds"
+
+
+@dataclass(frozen=True)
+class UsageHeader:
+    """A JSON response header and the paths of the usage percentages inside it."""
+
+    header: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UsageReading:
+    """The highest usage percentage found in the response headers, and the header that contains it."""
+
+    header: str
+    percent: float
+
+
+@dataclass(frozen=True)
 class ErrorPolicy:
     """The `errors` section of a declaration, ready for `classify` and the mixin."""
 
     safe_fields: tuple[str, ...] = ()
     throttle: tuple[ResponseMatcher, ...] = ()
     quota_exhausted: tuple[ResponseMatcher, ...] = ()
+    reduce_page: tuple[ResponseMatcher, ...] = ()
+    reduce_page_param: str | None = None
+    reduce_page_minimum: int = 1
     retry_after_header: str = "Retry-After"
     retry_after_path: str | None = None
+    retry_after_json: tuple[HeaderDelay, ...] = ()
+    usage_headers: tuple[UsageHeader, ...] = ()
+    usage_threshold_percent: float = 90.0
+    usage_pause_seconds: float = 60.0
     max_tries: int = 6
     max_wait_seconds: float = 120.0
     base_wait_seconds: float = 1.0
@@ -238,6 +390,10 @@ class TruncatedResponseError(RetriableAPIError):
     """Raised for a 2xx response whose body is empty or not valid JSON, such as a cut-off transfer."""
 
 
+class PageTooLargeError(RetriableAPIError):
+    """Raised for a response matched by `reduce_page`: the request should be sent again with a smaller page."""
+
+
 def build_error_policy(section: t.Mapping[str, t.Any] | None) -> ErrorPolicy:
     """Validate a declaration's `errors` section and build its policy. None gives the defaults.
 
@@ -250,12 +406,24 @@ def build_error_policy(section: t.Mapping[str, t.Any] | None) -> ErrorPolicy:
         raise ValueError(f"Invalid errors section ({len(problems)} problem(s)):\n{listing}")
 
     retry_after = section.get("retry_after") or {}
+    reduce_page = section.get("reduce_page") or {}
+    usage = section.get("usage") or {}
     return ErrorPolicy(
         safe_fields=tuple(section.get("safe_fields", ())),
         throttle=tuple(_build_matcher(matcher) for matcher in section.get("throttle", ())),
         quota_exhausted=tuple(_build_matcher(matcher) for matcher in section.get("quota_exhausted", ())),
+        reduce_page=tuple(_build_matcher(matcher) for matcher in reduce_page.get("when", ())),
+        reduce_page_param=reduce_page.get("param"),
+        reduce_page_minimum=reduce_page.get("minimum", 1),
         retry_after_header=retry_after.get("header", "Retry-After"),
         retry_after_path=retry_after.get("body_path"),
+        retry_after_json=tuple(
+            HeaderDelay(header=item["header"], path=item["path"], unit=item.get("unit", "seconds"))
+            for item in retry_after.get("header_json", ())
+        ),
+        usage_headers=tuple(UsageHeader(header=item["header"], paths=tuple(item["paths"])) for item in usage.get("headers", ())),
+        usage_threshold_percent=float(usage.get("threshold_percent", 90)),
+        usage_pause_seconds=float(usage.get("pause_seconds", 60)),
         max_tries=section.get("max_tries", 6),
         max_wait_seconds=float(section.get("max_wait_seconds", 120)),
         base_wait_seconds=float(section.get("base_wait_seconds", 1)),
@@ -292,17 +460,30 @@ def _build_condition(test: dict[str, t.Any]) -> BodyCondition:
 
 
 def classify(response: requests.Response, policy: ErrorPolicy, *, now: datetime | None = None) -> Decision:
-    """Decide whether a response is OK, retried, fatal or a spent quota.
+    """Decide whether a response is OK, retried, retried with a smaller page, fatal or a spent quota.
 
-    Quota matchers are checked first, then throttle matchers, then the status:
-    429 is a throttle, 408 and 5xx are retried, other 4xx are fatal. `now`
-    resolves a Retry-After date when the response has no Date header.
+    Quota matchers are checked first, then page-size matchers, then throttle
+    matchers, then the status: 429 is a throttle, 408 and 5xx are retried,
+    other 4xx are fatal. A retriable response that requests a delay above
+    `max_wait_seconds` becomes QUOTA_EXHAUSTED, because waiting that long
+    inside one run is not worth it. `now` resolves a Retry-After date when
+    the response has no Date header.
     """
     body = _json_or_none(response)
     hint = retry_hint(response, body, policy, now=now)
+    decision = _decide(response, body, hint, policy)
 
+    retriable = decision.outcome in (Outcome.RETRY, Outcome.REDUCE_PAGE)
+    if retriable and hint is not None and hint > policy.max_wait_seconds:
+        return Decision(Outcome.QUOTA_EXHAUSTED, wait_hint=hint, throttled=decision.throttled, over_wait_limit=True)
+    return decision
+
+
+def _decide(response: requests.Response, body: t.Any, hint: float | None, policy: ErrorPolicy) -> Decision:
     if any(_matches(matcher, response.status_code, body) for matcher in policy.quota_exhausted):
         return Decision(Outcome.QUOTA_EXHAUSTED, wait_hint=hint)
+    if any(_matches(matcher, response.status_code, body) for matcher in policy.reduce_page):
+        return Decision(Outcome.REDUCE_PAGE, wait_hint=hint)
     if any(_matches(matcher, response.status_code, body) for matcher in policy.throttle):
         return Decision(Outcome.RETRY, wait_hint=hint, throttled=True)
 
@@ -323,9 +504,7 @@ def retry_hint(
     *,
     now: datetime | None = None,
 ) -> float | None:
-    """Return the longest delay in seconds that the header or body requests, or None."""
-    # NOTE: Meta's `estimated_time_to_regain_access` (minutes, inside a JSON
-    # usage header) is not read, so a Meta throttle waits by exponential backoff.
+    """Return the longest delay in seconds that the headers or the body request, or None."""
     hints = []
 
     header = response.headers.get(policy.retry_after_header)
@@ -335,8 +514,78 @@ def retry_hint(
     if policy.retry_after_path:
         hints.extend(_duration_seconds(value) for value in read_all(body, policy.retry_after_path))
 
+    for source in policy.retry_after_json:
+        hints.extend(_json_header_delays(response.headers, source))
+
     found = [hint for hint in hints if hint is not None]
     return max(found) if found else None
+
+
+_UNIT_SECONDS = {"seconds": 1.0, "minutes": 60.0}
+
+
+def _json_header_delays(headers: t.Mapping[str, str], source: HeaderDelay) -> list[float]:
+    """Read the delays in seconds at a path of a JSON header.
+
+    A zero is left out, so a header that lists only zeros (Meta lists one
+    entry per use case) leaves the wait to exponential backoff instead of
+    retrying at once.
+    """
+    parsed = _header_json(headers, source.header)
+    amounts = (_non_negative_number(value) for value in read_all(parsed, source.path))
+    return [amount * _UNIT_SECONDS[source.unit] for amount in amounts if amount]
+
+
+def _header_json(headers: t.Mapping[str, str], name: str) -> t.Any:
+    """Return a header's value parsed as JSON, or None when the header is missing or not valid JSON."""
+    value = CaseInsensitiveDict(headers).get(name)
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+
+
+def highest_usage(headers: t.Mapping[str, str], usage_headers: t.Iterable[UsageHeader]) -> UsageReading | None:
+    """Return the highest usage percentage at the declared paths of JSON headers, or None if none is found.
+
+    Header names match ignoring case. A header that is missing or not valid
+    JSON, and a value that is not a non-negative number, are skipped.
+    """
+    highest: UsageReading | None = None
+    for usage_header in usage_headers:
+        parsed = _header_json(headers, usage_header.header)
+        for path in usage_header.paths:
+            for value in read_all(parsed, path):
+                percent = _non_negative_number(value)
+                if percent is not None and (highest is None or percent > highest.percent):
+                    highest = UsageReading(header=usage_header.header, percent=percent)
+    return highest
+
+
+_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+
+
+def _non_negative_number(value: t.Any) -> float | None:
+    """Read a finite number >= 0 from a JSON number or a numeric string such as '3'."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float, Decimal)):
+        number = _float_or_infinity(value)
+    elif isinstance(value, str) and _NUMBER.match(value.strip()):
+        number = float(value)
+    else:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _float_or_infinity(value: int | float | Decimal) -> float:
+    """Convert to float. An integer too large for a float gives infinity instead of OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _header_delay(value: str, date_header: str | None, now: datetime | None) -> float | None:
@@ -369,7 +618,7 @@ def _duration_seconds(value: t.Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float, Decimal)):
-        seconds = float(value)
+        seconds = _float_or_infinity(value)
     elif isinstance(value, str) and (match := _DURATION.match(value.strip())):
         seconds = float(match.group(1))
     else:
@@ -422,22 +671,46 @@ def _is_number(value: t.Any) -> bool:
 
 
 def read_all(body: t.Any, dotted: str) -> list[t.Any]:
-    """Read every value at a dotted path. A step 'name[]' reads each element of a list."""
+    """Read every value at a dotted path.
+
+    A step 'name[]' reads each element of a list, and a step '*' reads every
+    value of an object, so '*[].call_count' reads across keys such as Meta's
+    business ids. A literal key named '*' cannot be addressed.
+    """
     values = [body]
     for step in dotted.split("."):
         fan_out = step.endswith("[]")
         key = step[:-2] if fan_out else step
         next_values: list[t.Any] = []
         for value in values:
-            if not isinstance(value, dict) or key not in value:
-                continue
-            item = value[key]
-            if not fan_out:
-                next_values.append(item)
-            elif isinstance(item, list):
-                next_values.extend(item)
+            for item in _step_values(value, key):
+                if not fan_out:
+                    next_values.append(item)
+                elif isinstance(item, list):
+                    next_values.extend(item)
         values = next_values
     return values
+
+
+def _step_values(value: t.Any, key: str) -> list[t.Any]:
+    if not isinstance(value, dict):
+        return []
+    if key == "*":
+        return list(value.values())
+    return [value[key]] if key in value else []
+
+
+def halved_page_size(current: int, minimum: int) -> int | None:
+    """Return half the page size, at least `minimum`, or None when `current` is already at or below it.
+
+    Halving from 100 with a minimum of 1 gives 100, 50, 25, 12, 6, 3, 1.
+    """
+    if minimum < 1:
+        msg = f"The minimum page size must be at least 1, got {minimum}; fix errors.reduce_page.minimum."
+        raise ValueError(msg)
+    if current <= minimum:
+        return None
+    return max(minimum, current // 2)
 
 
 # A next step for the statuses that fail at once and have a usual cause.
@@ -482,12 +755,31 @@ def _safe_details(response: requests.Response, safe_fields: tuple[str, ...]) -> 
 
 
 def _display_text(value: t.Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+    """Render a scalar, or a flat object of scalars as 'key=value, ...' (Google's errorCode objects).
+
+    Lists, booleans and objects containing anything but scalars give "".
+    """
+    if isinstance(value, dict):
+        text = _flat_object_text(value)
+    elif _is_display_scalar(value):
+        text = str(value)
+    else:
         return ""
-    text = " ".join(str(value).split())
+
+    text = " ".join(text.split())
     if len(text) > _MAX_DETAIL_LENGTH:
         text = text[: _MAX_DETAIL_LENGTH - 3] + "..."
     return text
+
+
+def _flat_object_text(value: dict[str, t.Any]) -> str:
+    if not all(_is_display_scalar(item) for item in value.values()):
+        return ""
+    return ", ".join(f"{key}={item}" for key, item in sorted(value.items()))
+
+
+def _is_display_scalar(value: t.Any) -> bool:
+    return isinstance(value, (str, int, Decimal)) and not isinstance(value, bool)
 
 
 class RetryingStreamMixin:
@@ -504,10 +796,11 @@ class RetryingStreamMixin:
 
     # Provided by RESTStream.
     name: str
+    logger: logging.Logger
     backoff_handler: t.Callable[[Details], None]
 
     def validate_response(self, response: requests.Response) -> None:
-        """Raise the error the policy assigns to a response, and check that a 2xx body is JSON.
+        """Raise the error the policy assigns to a response, check that a 2xx body is JSON, then pace by usage.
 
         An empty 2xx body other than 204 counts as truncated, because treating it
         as an empty page would end the stream early and look like success.
@@ -516,13 +809,21 @@ class RetryingStreamMixin:
 
         if decision.outcome is Outcome.OK:
             self._check_body(response)
+            self._pace_by_usage(response)
             return
 
         message = self.response_error_message(response)
         if decision.outcome is Outcome.QUOTA_EXHAUSTED:
-            raise QuotaExhaustedError(_quota_message(message, decision.wait_hint), wait_hint=decision.wait_hint)
+            raise QuotaExhaustedError(self._quota_text(message, decision), wait_hint=decision.wait_hint)
         if decision.outcome is Outcome.FATAL:
             raise FatalAPIError(message)
+        if decision.outcome is Outcome.REDUCE_PAGE:
+            policy = self.error_policy
+            text = (
+                f"{message}; the API requests less data per page, so {policy.reduce_page_param} "
+                f"must be smaller (minimum {policy.reduce_page_minimum})"
+            )
+            raise PageTooLargeError(text, response)
         if decision.throttled or decision.wait_hint is not None:
             raise ThrottledError(f"{message}; throttled", response, wait_hint=decision.wait_hint)
         raise RetriableAPIError(message, response)
@@ -539,6 +840,31 @@ class RetryingStreamMixin:
             msg = f"Stream {self.name}: the HTTP {response.status_code} body from path {path} is empty"
             raise TruncatedResponseError(msg, response)
 
+    def _pace_by_usage(self, response: requests.Response) -> None:
+        """Pause once when the reported usage reaches the threshold. Only the header name and percentage are logged."""
+        policy = self.error_policy
+        if not policy.usage_headers:
+            return
+
+        reading = highest_usage(response.headers, policy.usage_headers)
+        if reading is None or reading.percent < policy.usage_threshold_percent:
+            return
+
+        self.logger.warning(
+            "Stream %s: header %s reports %s%% of a rate limit used, at or above the %s%% threshold; pausing %s s",
+            self.name,
+            reading.header,
+            _format_number(reading.percent),
+            _format_number(policy.usage_threshold_percent),
+            _format_number(policy.usage_pause_seconds),
+        )
+        self.retry_sleep(policy.usage_pause_seconds)
+
+    def _quota_text(self, message: str, decision: Decision) -> str:
+        if decision.over_wait_limit and decision.wait_hint is not None:
+            return _wait_too_long_message(message, decision.wait_hint, self.error_policy.max_wait_seconds)
+        return _quota_message(message, decision.wait_hint)
+
     def response_error_message(self, response: requests.Response) -> str:
         """Describe an HTTP error by stream, path, status and the configured safe body fields."""
         return describe_error(self.name, response, self.error_policy.safe_fields)
@@ -551,7 +877,8 @@ class RetryingStreamMixin:
         """Yield waits in seconds. `backoff` sends in the exception that failed the last attempt.
 
         A `wait_hint` on that exception is honoured exactly. Otherwise the wait
-        is full jitter over base * 2**retry. Both are capped at max_wait_seconds.
+        is full jitter over base * 2**retry. Both are capped at max_wait_seconds,
+        though `classify` already stops on a hint above the cap.
         """
         policy = self.error_policy
         retry = 0
@@ -559,7 +886,6 @@ class RetryingStreamMixin:
         while True:
             hint = getattr(error, "wait_hint", None)
             if hint is not None:
-                # NOTE: a delay above the cap is cut to it, so that retry may be throttled again.
                 wait = min(hint, policy.max_wait_seconds)
             else:
                 wait = self.retry_jitter(min(policy.max_wait_seconds, policy.base_wait_seconds * 2**retry))
@@ -602,3 +928,16 @@ def _quota_message(message: str, wait_hint: float | None) -> str:
     if wait_hint is not None:
         text += f" (the API requests a wait of {wait_hint:.0f} s)"
     return f"{text}. Run it again after the quota resets."
+
+
+def _wait_too_long_message(message: str, wait_hint: float, max_wait_seconds: float) -> str:
+    return (
+        f"{message}; the API requests a wait of {_format_number(wait_hint)} s, longer than the stream's "
+        f"max_wait_seconds of {_format_number(max_wait_seconds)} s, so the stream stopped with its bookmark "
+        "unchanged. Run it again later or raise errors.max_wait_seconds."
+    )
+
+
+def _format_number(value: float) -> str:
+    """Render 120.0 as '120' and 1.5 as '1.5', with at most one decimal."""
+    return f"{value:.1f}".removesuffix(".0")
