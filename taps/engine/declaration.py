@@ -21,7 +21,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from taps.engine.templates import referenced_settings
+from taps.engine.templates import referenced_names, referenced_settings
 from taps.engine.transforms import is_time_zone
 
 PII_CLASSES = ("none", "email", "phone", "name", "address", "ip", "free_text", "identifier", "date_of_birth", "secret")
@@ -48,6 +48,8 @@ class FieldSpec:
     transform: str | None = None
     timezone: str | None = None
     nullable: bool = True
+    default: t.Any = None
+    items: tuple[FieldSpec, ...] | None = None
     description: str | None = None
 
 
@@ -70,10 +72,11 @@ class ReplicationSpec:
     request_format: str = "iso8601"
     start_setting: str = "start_date"
     window_days: int | None = None
-    lookback_days: int = 0
+    lookback_days: int | str = 0
     retention_days: int | None = None
     on_expired_bookmark: str = "fail"
     timezone: str | None = None
+    history_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,10 @@ class StreamSpec:
     deleted_when: dict[str, t.Any] | None = None
     partition_setting: str | None = None
     partition_key: str | None = None
+    partition_remove: tuple[str, ...] = ()
+    partition_pattern: str | None = None
+    state_keys: tuple[str, ...] = ()
+    report_job: dict[str, t.Any] | None = None
     strict_totals: bool = False
     description: str | None = None
 
@@ -114,6 +121,7 @@ class SettingSpec:
     default: t.Any = None
     minimum: float | None = None
     maximum: float | None = None
+    pattern: str | None = None
     description: str | None = None
 
 
@@ -142,6 +150,7 @@ def declaration_schema() -> dict[str, t.Any]:
     """
     from taps.engine.auth import AUTH_SCHEMA
     from taps.engine.pagination import PAGINATOR_SCHEMAS
+    from taps.engine.report_jobs import REPORT_JOB_SCHEMA
     from taps.engine.reports import REPORT_FORMAT_SCHEMA
     from taps.engine.retry import ERROR_HANDLING_SCHEMA
 
@@ -150,6 +159,7 @@ def declaration_schema() -> dict[str, t.Any]:
     schema["$defs"]["auth"] = AUTH_SCHEMA
     schema["$defs"]["paginator"] = {"oneOf": list(PAGINATOR_SCHEMAS.values())}
     schema["$defs"]["report_format"] = REPORT_FORMAT_SCHEMA
+    schema["$defs"]["report_job"] = REPORT_JOB_SCHEMA
     schema["properties"]["errors"] = ERROR_HANDLING_SCHEMA
     return schema
 
@@ -235,6 +245,7 @@ def semantic_problems(document: dict[str, t.Any]) -> list[str]:
         for name in referenced_settings(template):
             if name not in settings:
                 problems.append(f"{place}: refers to setting {name!r}, which is not declared under settings")
+        problems.extend(_scoped_template_problems(place, template, document))
 
     for stream_name, stream in document["streams"].items():
         fields = stream["fields"]
@@ -246,13 +257,16 @@ def semantic_problems(document: dict[str, t.Any]) -> list[str]:
 
         replication = stream.get("replication")
         if replication:
-            problems.extend(_replication_problems(stream_name, replication, fields, settings))
+            problems.extend(_replication_problems(stream_name, stream, settings))
         for field_name, field in fields.items():
             problems.extend(_transform_problems(f"streams.{stream_name}.fields.{field_name}", field))
+            problems.extend(_field_shape_problems(f"streams.{stream_name}.fields.{field_name}", field))
         if stream.get("parent"):
             problems.extend(_parent_problems(stream_name, stream, document["streams"]))
         if stream.get("partitions"):
             problems.extend(_partition_problems(stream_name, stream, document["settings"]))
+        if stream.get("report_job"):
+            problems.extend(_report_job_problems(stream_name, stream))
     return problems
 
 
@@ -263,7 +277,71 @@ def _partition_problems(stream_name: str, stream: dict[str, t.Any], settings: li
     setting = next((s for s in settings if s["name"] == stream["partitions"]["setting"]), None)
     if setting is None or setting["type"] != "array":
         return [f"{place}.setting: {stream['partitions']['setting']!r} is not a declared setting of type array"]
+    pattern = stream["partitions"].get("pattern")
+    if pattern is not None and not _compiles(pattern):
+        return [f"{place}.pattern: not a valid regular expression"]
     return []
+
+
+def _report_job_problems(stream_name: str, stream: dict[str, t.Any]) -> list[str]:
+    from taps.engine.report_jobs import report_job_problems
+
+    place = f"streams.{stream_name}.report_job"
+    problems = report_job_problems(stream["report_job"], place=place)
+    if not stream.get("replication"):
+        problems.append(f"{place}: report jobs read date ranges, so the stream needs a replication section")
+    return problems
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
+def _field_shape_problems(place: str, field: dict[str, t.Any]) -> list[str]:
+    problems = []
+    if field.get("items") and field["type"] != "array":
+        problems.append(f"{place}.items: only a field of type array has items")
+    default = field.get("default")
+    if default is not None:
+        expected = _SETTING_TYPES.get(field["type"], ())
+        if isinstance(default, bool) != (field["type"] == "boolean") or not isinstance(default, expected):
+            problems.append(f"{place}.default: the default is not of the field's type {field['type']!r}")
+    return problems
+
+
+def _context_names(stream: dict[str, t.Any]) -> set[str]:
+    """Return the names a stream's context carries: its partition key or its parent's context keys."""
+    if stream.get("partitions"):
+        return {stream["partitions"]["key"]}
+    return set((stream.get("parent") or {}).get("context") or {})
+
+
+def _scoped_template_problems(place: str, template: str, document: dict[str, t.Any]) -> list[str]:
+    """Check {context.NAME} and {window.NAME} placeholders against the stream they sit in."""
+    context_refs = referenced_names(template, "context")
+    window_refs = referenced_names(template, "window")
+    if not (context_refs or window_refs):
+        return []
+    parts = place.split(".")
+    stream = document["streams"].get(parts[1]) if parts[0] == "streams" and len(parts) > 1 else None
+    if stream is None:
+        return [f"{place}: {{context.NAME}} and {{window.NAME}} placeholders work only inside a stream"]
+
+    problems = []
+    known = _context_names(stream)
+    for name in context_refs:
+        if name not in known:
+            problems.append(f"{place}: {{context.{name}}} is not a partition key or parent.context key of this stream")
+    for name in window_refs:
+        if name not in ("start", "end"):
+            problems.append(f"{place}: {{window.{name}}} is unknown; use {{window.start}} or {{window.end}}")
+    if window_refs and not stream.get("replication"):
+        problems.append(f"{place}: {{window.NAME}} needs a replication section that plans the windows")
+    return problems
 
 
 def _parent_problems(stream_name: str, stream: dict[str, t.Any], streams: dict[str, t.Any]) -> list[str]:
@@ -274,6 +352,9 @@ def _parent_problems(stream_name: str, stream: dict[str, t.Any], streams: dict[s
 
     problems = []
     parent_fields = streams[parent_name]["fields"]
+    for index, key in enumerate(stream["parent"].get("state_keys") or ()):
+        if key not in stream["parent"]["context"]:
+            problems.append(f"{place}.state_keys.{index}: {key!r} is not a key of parent.context")
     for key, field_name in stream["parent"]["context"].items():
         declared = parent_fields.get(field_name)
         if declared is None:
@@ -294,6 +375,7 @@ TRANSFORM_OUTPUTS: dict[str, tuple[set[str], str | None]] = {
     "local_timestamp": ({"string"}, "date-time"),
     "yyyymmdd": ({"string"}, "date"),
     "numeric_string": ({"integer", "number"}, None),
+    "resource_name_id": ({"integer", "string"}, None),
 }
 
 
@@ -343,12 +425,20 @@ def _error_policy_problems(section: t.Any) -> list[str]:
     return []
 
 
+def _uses_window_template(stream: dict[str, t.Any]) -> bool:
+    """Tell whether the stream's body or params carry {window.start} or {window.end}."""
+    places = [value for _, value in _tree_templates("body", stream.get("body"))]
+    places.extend(str(value) for value in (stream.get("params") or {}).values())
+    return any(referenced_names(text, "window") for text in places)
+
+
 def _replication_problems(
     stream_name: str,
-    replication: dict[str, t.Any],
-    fields: dict[str, t.Any],
+    stream: dict[str, t.Any],
     settings: set[str],
 ) -> list[str]:
+    replication = stream["replication"]
+    fields = stream["fields"]
     place = f"streams.{stream_name}.replication"
     key = replication["key"]
     if key not in fields:
@@ -356,8 +446,8 @@ def _replication_problems(
 
     problems = []
     windowed = [name for name in ("window_days", "lookback_days", "retention_days") if replication.get(name)]
-    ranged = bool(replication.get("request_range"))
-    if ranged and (replication.get("request_param") or replication.get("request_end_param")):
+    ranged = bool(replication.get("request_range")) or _uses_window_template(stream)
+    if replication.get("request_range") and (replication.get("request_param") or replication.get("request_end_param")):
         problems.append(f"{place}.request_range: use either request_range or request_param/request_end_param, not both")
     if windowed and not (replication.get("request_param") or ranged):
         problems.append(f"{place}: {', '.join(windowed)} need request_param, the parameter that carries the lower bound")
@@ -366,10 +456,14 @@ def _replication_problems(
     if key in fields and fields[key]["pii"] != "none":
         problems.append(f"{place}.key: {key!r} is classed {fields[key]['pii']!r}; bookmarks are stored in clear, so use a field classed none")
     declared = fields[key]
-    if declared.get("format") != "date-time" and declared["type"] != "integer":
-        problems.append(f"{place}.key: {key!r} must be a date-time string or an integer field")
+    if declared.get("format") not in ("date-time", "date") and declared["type"] != "integer":
+        problems.append(f"{place}.key: {key!r} must be a date-time string, a date or an integer field")
+    if declared.get("format") == "date" and replication.get("request_format") != "date":
+        problems.append(f"{place}.request_format: a bookmark on a date field needs request_format: date")
+    if stream.get("report_job") and replication.get("request_format") != "date":
+        problems.append(f"{place}.request_format: report jobs split date ranges, so they need request_format: date")
     timezone = replication.get("timezone")
-    if timezone and "{config." not in timezone and not is_time_zone(timezone):
+    if timezone and "{" not in timezone and not is_time_zone(timezone):
         problems.append(f"{place}.timezone: {timezone!r} is not an IANA time zone such as 'Europe/Berlin'")
     start_setting = replication.get("start_setting", "start_date")
     if start_setting not in settings:
@@ -393,9 +487,10 @@ def _templates(document: dict[str, t.Any]) -> t.Iterator[tuple[str, str]]:
             yield f"stream_defaults.{section}.{key}", str(value)
     for stream_name, stream in document["streams"].items():
         yield from _tree_templates(f"streams.{stream_name}.body", stream.get("body"))
-        timezone = (stream.get("replication") or {}).get("timezone")
-        if timezone:
-            yield f"streams.{stream_name}.replication.timezone", timezone
+        replication = stream.get("replication") or {}
+        for key in ("timezone", "lookback_days"):
+            if isinstance(replication.get(key), str):
+                yield f"streams.{stream_name}.replication.{key}", replication[key]
 
 
 def _tree_templates(place: str, node: t.Any) -> t.Iterator[tuple[str, str]]:
@@ -437,6 +532,7 @@ def _build_setting(setting: dict[str, t.Any]) -> SettingSpec:
         default=setting.get("default"),
         minimum=setting.get("minimum"),
         maximum=setting.get("maximum"),
+        pattern=setting.get("pattern"),
         description=setting.get("description"),
     )
 
@@ -461,6 +557,10 @@ def _build_stream(name: str, body: dict[str, t.Any], defaults: dict[str, t.Any])
         deleted_when=body.get("deleted_when"),
         partition_setting=(body.get("partitions") or {}).get("setting"),
         partition_key=(body.get("partitions") or {}).get("key"),
+        partition_remove=tuple((body.get("partitions") or {}).get("remove") or ()),
+        partition_pattern=(body.get("partitions") or {}).get("pattern"),
+        state_keys=tuple((body.get("parent") or {}).get("state_keys") or ()),
+        report_job=body.get("report_job"),
         parent=(body.get("parent") or {}).get("stream"),
         parent_context=dict((body.get("parent") or {}).get("context") or {}),
         body=body.get("body"),
@@ -479,5 +579,22 @@ def _build_field(name: str, spec: dict[str, t.Any], primary_key: tuple[str, ...]
         transform=spec.get("transform"),
         timezone=spec.get("timezone"),
         nullable=spec.get("nullable", name not in primary_key),
+        default=spec.get("default"),
+        items=_build_items(name, spec["items"], spec["pii"]) if spec.get("items") else None,
         description=spec.get("description"),
+    )
+
+
+def _build_items(name: str, items: dict[str, t.Any], pii: str) -> tuple[FieldSpec, ...]:
+    """Build the kept keys of an array's elements; each takes the array's PII class."""
+    return tuple(
+        FieldSpec(
+            name=f"{name}[].{key}",
+            type=item["type"],
+            pii=pii,
+            path=(key,),
+            transform=item.get("transform"),
+            description=item.get("description"),
+        )
+        for key, item in items.items()
     )

@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from taps.engine.declaration import FieldSpec, StreamSpec
-from taps.engine.transforms import TRANSFORMS
+from taps.engine.transforms import TRANSFORMS, FieldTransformError
 
 _MISSING = object()
 
@@ -27,6 +27,12 @@ def field_schema(spec: FieldSpec) -> dict[str, t.Any]:
         schema["description"] = spec.description
     if spec.type == "object":
         schema["additionalProperties"] = True
+    if spec.items:
+        schema["items"] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {item.path[0]: {"type": [item.type, "null"]} for item in spec.items},
+        }
     return schema
 
 
@@ -74,6 +80,20 @@ def read_path(record: t.Mapping[str, t.Any], path: tuple[str, ...]) -> t.Any:
     return value
 
 
+def _shape_item(element: t.Any, spec: FieldSpec) -> t.Any:
+    """Keep the declared keys of one array element, each transformed as declared."""
+    if not isinstance(element, t.Mapping):
+        msg = f"Field {spec.name!r}: expected an array of objects, got an element of type {type(element).__name__}."
+        raise FieldTransformError(msg)
+    kept: dict[str, t.Any] = {}
+    for item in spec.items or ():
+        value = element.get(item.path[0], _MISSING)
+        if value is _MISSING:
+            continue
+        kept[item.path[0]] = TRANSFORMS[item.transform](value, item) if item.transform else value
+    return kept
+
+
 class RecordShaper:
     """Cut API records down to the declared fields and count what was dropped."""
 
@@ -96,9 +116,13 @@ class RecordShaper:
         for spec in self._fields:
             value = read_path(record, spec.path)
             if value is _MISSING:
-                continue
+                if spec.default is None:
+                    continue
+                value = spec.default
             if spec.transform:
                 value = TRANSFORMS[spec.transform](value, spec)
+            if spec.items and isinstance(value, list):
+                value = [_shape_item(element, spec) for element in value]
             shaped[spec.name] = value
 
         if self._deleted_when:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import typing as t
-from datetime import UTC, datetime, timedelta
-from urllib.parse import urlparse
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 import requests
 from requests.auth import AuthBase
 from singer_sdk import RESTStream
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
@@ -21,17 +22,24 @@ from taps.engine.fields import RecordShaper, stream_schema
 from taps.engine.pagination import ProgressPaginator, apply_page, build_paginator
 from taps.engine.reports import report_records, rows_jsonpath
 from taps.engine.responses import response_json
-from taps.engine.retry import RetryingStreamMixin, build_error_policy
+from taps.engine.report_jobs import ReportJobFailed, ReportJobRunner, parse_report_job, results_path, split_date_range
+from taps.engine.retry import PageTooLargeError, RetryingStreamMixin, build_error_policy, halved_page_size
 from taps.engine.templates import render, render_mapping, render_tree
 from taps.engine.transforms import is_time_zone
-from taps.engine.windows import WindowRules, format_bound, plan_windows
+from taps.engine.windows import WindowRules, format_bound, local_date, plan_date_windows, plan_windows
 
 #: Context key under which a request window travels from `get_records` to `get_url_params`.
 WINDOW_KEY = "_spendlake_window"
+#: Context key of a finished report job whose rows are being read.
+JOB_KEY = "_spendlake_job"
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
+
+
+class PrimaryKeyConflictError(RuntimeError):
+    """Raised when a daily report yields two different rows for one primary key."""
 
 
 class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
@@ -40,6 +48,9 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
     # Many APIs list newest first, so the SDK keeps the maximum replication value
     # seen and saves it as the bookmark only once the whole stream is read.
     is_sorted = False
+
+    #: The current time; tests replace it to read "today" in an account's time zone.
+    clock: t.Callable[[], datetime] = staticmethod(lambda: datetime.now(UTC))
 
     def __init__(self, tap: Tap, spec: StreamSpec, source: SourceSpec) -> None:
         self.spec = spec
@@ -50,8 +61,10 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         self.replication_key = spec.replication.key if spec.replication else None
         self.error_policy = build_error_policy(source.errors)
         self._shaper = RecordShaper(spec)
-        self._seen_keys: set[tuple[t.Any, ...]] = set()
+        self._seen_keys: dict[tuple[t.Any, ...], int] = {}
         self._duplicates = 0
+        self._page_size: int | None = None
+        self._report_job = parse_report_job(spec.report_job) if spec.report_job else None
 
     @property
     def url_base(self) -> str:
@@ -94,6 +107,13 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         )
         return self._paginator
 
+    def get_url(self, context: Context | None) -> str:
+        """Return the stream's URL, or the results URL of the report job being read."""
+        job_id = (context or {}).get(JOB_KEY)
+        if job_id and self._report_job is not None:
+            return self.url_base + results_path(self._report_job, job_id)
+        return super().get_url(context)
+
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
         """Shape the request for the current page: cursor, offset, token or next link."""
         request = super().get_http_request(page=page)
@@ -101,8 +121,10 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         return dataclasses.replace(request, url=url, params=params, data=data)
 
     def prepare_request_payload(self, context: Context | None, next_page_token: t.Any | None) -> dict[str, t.Any] | None:
-        """Render the declared JSON body template, if any."""
-        return render_tree(self.spec.body, self.config) if self.spec.body is not None else None
+        """Render the declared JSON body template, if any, with the context and the window."""
+        if self.spec.body is None:
+            return None
+        return render_tree(self.spec.body, self.config, self._template_values(context))
 
     @property
     def partitions(self) -> list[dict[str, t.Any]] | None:
@@ -112,7 +134,33 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         values = self.config.get(self.spec.partition_setting) or []
         if isinstance(values, str):  # a comma-separated list from an environment variable
             values = [value.strip() for value in values.split(",") if value.strip()]
-        return [{self.spec.partition_key: str(value)} for value in values]
+        return [{self.spec.partition_key: self._partition_value(index, value)} for index, value in enumerate(values)]
+
+    def _partition_value(self, index: int, value: t.Any) -> str:
+        """Normalise one partition value as declared (e.g. strip hyphens) and check its pattern."""
+        text = str(value).strip()
+        for part in self.spec.partition_remove:
+            text = text.replace(part, "")
+        pattern = self.spec.partition_pattern
+        if pattern and not re.fullmatch(pattern, text):
+            msg = (
+                f"Stream {self.name!r}: element {index} of setting {self.spec.partition_setting!r} does not match "
+                f"{pattern!r} after removing {list(self.spec.partition_remove)}; fix the value in the config."
+            )
+            raise ConfigValidationError("Config validation failed", errors=[msg])
+        return text
+
+    def finalize_state_progress_markers(self, state: dict[str, t.Any] | None = None) -> None:
+        """Promote progress markers to bookmarks, also in the per-account partitions of a child stream.
+
+        singer-sdk finalizes a child's partition only when the parent's context
+        equals the partition; with `state_keys` the context also carries values
+        (a time zone) that are not part of the partition.
+        """
+        if not state and self.spec.state_keys and self.selected:
+            for partition in self.state_manager.get_state_partitions() or []:
+                self.state_manager.finalize_state(partition)
+        super().finalize_state_progress_markers(state)
 
     def get_child_context(self, record: dict[str, t.Any], context: Context | None) -> Context | None:
         """Pass each child stream the parent fields its declaration names."""
@@ -124,11 +172,21 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
 
     def get_url_params(self, context: Context | None, next_page_token: t.Any | None) -> dict[str, t.Any]:
         """Build the query string: declared params and the window's bounds (pages are added later)."""
-        params = render_mapping(self.spec.params, self.config)
+        if (context or {}).get(JOB_KEY) and self._report_job is not None:
+            # A job's results take only paging parameters; the query went with the job.
+            params = render_mapping(self.spec.params, self.config)
+            return {key: value for key, value in params.items() if key in self._report_job.results_params}
+        params = render_mapping(self.spec.params, self.config, self._template_values(context))
         window = (context or {}).get(WINDOW_KEY)
         if window:
-            params.update(self._window_params(window))
+            params.update(self._window_params(window, context))
         return params
+
+    def _template_values(self, context: Context | None) -> dict[str, dict[str, t.Any]]:
+        """Return the {context.NAME} and {window.NAME} values for one request."""
+        context = context or {}
+        plain = {key: value for key, value in context.items() if not key.startswith("_spendlake")}
+        return {"context": plain, "window": dict(context.get(WINDOW_KEY) or {})}
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
         """Yield the records of the body: report rows by their headers, else the declared selector."""
@@ -142,27 +200,80 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         """Cut the record to the whitelist and drop a key already emitted in this run."""
         shaped = self._shaper.shape(row)
         key = tuple(shaped.get(name) for name in self.spec.primary_key)
-        if key in self._seen_keys:
-            self._duplicates += 1
-            return None
-        self._seen_keys.add(key)
-        return shaped
+        fingerprint = hash(json.dumps(shaped, sort_keys=True, default=str))
+        seen = self._seen_keys.get(key)
+        if seen is None:
+            self._seen_keys[key] = fingerprint
+            return shaped
+        if seen != fingerprint and self._is_daily_report:
+            # Two different rows for one key in a report mean the key misses a breakdown or segment.
+            msg = (
+                f"Stream {self.name!r}: two different rows share the primary key {list(self.spec.primary_key)}; "
+                "add the missing breakdown or segment field to primary_key in the declaration."
+            )
+            raise PrimaryKeyConflictError(msg)
+        self._duplicates += 1
+        return None
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """Read every window, oldest first, then log one summary of dropped fields and duplicates."""
         for window in self._windows(context):
             # The window travels in a copy of the context; state lookups keep using `context`.
             window_context = {**(context or {}), WINDOW_KEY: window} if window else context
-            self._paginator = None
-            yield from super().get_records(window_context)
-            if self._paginator is not None:
-                self._paginator.reconcile(strict=self.spec.strict_totals)
+            if self._report_job is not None and window:
+                yield from self._records_through_jobs(window_context)
+            else:
+                yield from self._read_pages(window_context)
 
         summary = self._shaper.summary()
         if summary:
             self.logger.info("Stream %s: %s", self.name, summary)
         if self._duplicates:
             self.logger.info("Stream %s: skipped %d record(s) already emitted in this run", self.name, self._duplicates)
+
+    def _read_pages(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        self._paginator = None
+        yield from super().get_records(context)
+        if self._paginator is not None:
+            self._paginator.reconcile(strict=self.spec.strict_totals)
+
+    def _records_through_jobs(self, window_context: dict[str, t.Any]) -> t.Iterable[dict[str, t.Any]]:
+        """Read one date window through asynchronous report jobs, halving the range when a job fails."""
+        job_spec = self._report_job
+        assert job_spec is not None
+        runner = ReportJobRunner(
+            job_spec, stream_name=self.name, send_json=self._send_for_job(window_context), sleep=self.retry_sleep, logger=self.logger
+        )
+        window = window_context[WINDOW_KEY]
+        pending = [(date.fromisoformat(window["start"]), date.fromisoformat(window["end"]))]
+        while pending:
+            since, until = pending.pop(0)
+            range_context = {**window_context, WINDOW_KEY: {**window, "start": since.isoformat(), "end": until.isoformat()}}
+            submit_path = self.get_url(range_context)[len(self.url_base) :]
+            try:
+                job_id = runner.run(submit_path, self.get_url_params(range_context, None))
+            except ReportJobFailed as error:
+                halves = split_date_range(since, until) if job_spec.split_on_failure else None
+                if halves is None:
+                    raise
+                self.logger.warning(
+                    "Stream %s: report job for %s..%s %s; reading the range in two halves", self.name, since, until, error.reason
+                )
+                pending[0:0] = list(halves)
+                continue
+            yield from self._read_pages({**range_context, JOB_KEY: job_id})
+
+    def _send_for_job(self, context: Context | None) -> t.Callable[[str, str, dict[str, t.Any]], t.Any]:
+        """Return a sender for job requests that uses the stream's auth, headers, retries and error policy."""
+
+        def send_json(method: str, path: str, params: dict[str, t.Any]) -> t.Any:
+            prepared = self.build_prepared_request(
+                method=method, url=self.url_base + path, params=params, headers=self.http_headers
+            )
+            response = self.request_decorator(self._request)(prepared, context)
+            return response_json(response)
+
+        return send_json
 
     def apply_catalog(self, catalog: t.Any) -> None:
         """Apply selection from a catalog, but reject changes to the declared keys.
@@ -192,13 +303,38 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         prints the exception text.
         """
         try:
-            return super()._request(prepared_request, context)
+            return self._request_reducing_page(prepared_request, context)
         except requests.exceptions.RequestException as error:
             if isinstance(error, requests.exceptions.HTTPError):
                 raise
             path = urlparse(prepared_request.url or "").path
             message = f"{type(error).__name__} while requesting {self.source.name} path {path}"
             raise type(error)(message) from None
+
+    def _request_reducing_page(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        """Send a request; when the API asks for less data, halve the page size and send it again.
+
+        The smaller size is kept for the rest of the stream, including next links.
+        """
+        param = self.error_policy.reduce_page_param
+        while True:
+            if param and self._page_size is not None:
+                _set_query_param(prepared_request, param, self._page_size)
+            try:
+                return super()._request(prepared_request, context)
+            except PageTooLargeError:
+                current = self._page_size or _query_int(prepared_request, param)
+                smaller = halved_page_size(current, self.error_policy.reduce_page_minimum) if current else None
+                if smaller is None:
+                    msg = (
+                        f"Stream {self.name}: the API still asks for less data with {param}={current or 'unset'}, "
+                        "the smallest page allowed; narrow the request (fewer fields or a shorter window)."
+                    )
+                    raise FatalAPIError(msg) from None
+                self.logger.warning(
+                    "Stream %s: the API asked for less data per page; %s %d -> %d", self.name, param, current, smaller
+                )
+                self._page_size = smaller
 
     def backoff_handler(self, details: t.Any) -> None:
         """Log a retry with the path, the attempt and the wait, never the request's query or body."""
@@ -215,28 +351,83 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
     def _windows(self, context: Context | None) -> list[dict[str, str | None] | None]:
         """Plan the request windows from the bookmark, start setting, lookback and retention."""
         replication = self.spec.replication
-        if replication is None or not (replication.request_param or replication.request_range):
+        if replication is None or not (replication.request_param or replication.request_range or self._window_templated):
             return [None]
 
-        bookmark = self._state_bookmark(context)
         start = self.config.get(replication.start_setting)
         rules = WindowRules(
             window_days=replication.window_days,
-            lookback_days=replication.lookback_days,
+            lookback_days=int(render(replication.lookback_days, self.config) or 0),
             retention_days=replication.retention_days,
             on_expired_bookmark=replication.on_expired_bookmark,
         )
+        if replication.request_format == "date":
+            return self._date_windows(context, rules, start)
+
+        bookmark = self._state_bookmark(context)
         windows = plan_windows(
             self.name,
             bookmark=bookmark,
             start=_parse_timestamp(str(start)) if start else None,
-            now=datetime.now(UTC),
+            now=self.clock(),
             rules=rules,
         )
         return [
             {"start": w.start.isoformat() if w.start else None, "end": w.end.isoformat() if w.end else None}
             for w in windows
         ]
+
+    @property
+    def _is_daily_report(self) -> bool:
+        return self.spec.replication is not None and self.spec.replication.request_format == "date"
+
+    @property
+    def _window_templated(self) -> bool:
+        texts = [str(value) for value in self.spec.params.values()]
+        if self.spec.body is not None:
+            texts.append(json.dumps(self.spec.body))
+        return any("{window." in text for text in texts)
+
+    def _date_windows(self, context: Context | None, rules: WindowRules, start: t.Any) -> list[dict[str, str | None] | None]:
+        """Plan day ranges in the account's time zone: `start` and `end` are both included."""
+        replication = self.spec.replication
+        assert replication is not None
+        zone = self._time_zone(context)
+        today = local_date(self.clock(), zone)
+        windows = plan_date_windows(
+            self.name,
+            bookmark=self._state_bookmark_day(context),
+            # The start setting names a day as written, whatever its time of day or offset.
+            start=date.fromisoformat(str(start)[:10]) if start else None,
+            today=today,
+            rules=rules,
+            history_days=replication.history_days,
+        )
+        self.logger.info(
+            "Stream %s: reading %d window(s) of days through %s (time zone %s)", self.name, len(windows), today, zone or "UTC"
+        )
+        return [{"start": w.since.isoformat(), "end": w.until.isoformat(), "days": "true"} for w in windows]
+
+    def _state_bookmark_day(self, context: Context | None) -> date | None:
+        state = self.get_context_state(context)
+        value = state.get("replication_key_value") if state else None
+        if value is None or self.replication_key != state.get("replication_key"):
+            return None
+        return date.fromisoformat(str(value)[:10])
+
+    def _time_zone(self, context: Context | None) -> str | None:
+        """Return the declared IANA time zone, rendered from the config or the context, after checking it."""
+        replication = self.spec.replication
+        if replication is None or not replication.timezone:
+            return None
+        zone = render(replication.timezone, self.config, self._template_values(context))
+        if not zone or not is_time_zone(str(zone)):
+            msg = (
+                f"Stream {self.name!r}: replication.timezone {replication.timezone!r} gives {zone!r}, which is not an "
+                "IANA time zone such as 'Europe/Berlin'; fix the setting or parent field it names."
+            )
+            raise ConfigValidationError("Config validation failed", errors=[msg])
+        return str(zone)
 
     def _state_bookmark(self, context: Context | None) -> datetime | None:
         state = self.get_context_state(context)
@@ -247,16 +438,12 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
             return datetime.fromtimestamp(value, tz=UTC)
         return _parse_timestamp(str(value))
 
-    def _window_params(self, window: dict[str, str | None]) -> dict[str, t.Any]:
+    def _window_params(self, window: dict[str, str | None], context: Context | None) -> dict[str, t.Any]:
         replication = self.spec.replication
         assert replication is not None
-        zone = render(replication.timezone, self.config) if replication.timezone else None
-        if zone and not is_time_zone(str(zone)):
-            msg = (
-                f"Stream {self.name!r}: replication.timezone {replication.timezone!r} gives {zone!r}, which is not an "
-                "IANA time zone such as 'Europe/Berlin'; fix the setting it names."
-            )
-            raise ConfigValidationError("Config validation failed", errors=[msg])
+        if window.get("days"):
+            return self._day_params(window)
+        zone = self._time_zone(context)
         start = format_bound(_parse_timestamp(str(window["start"])), replication.request_format, zone) if window.get("start") else None
         end_moment = _parse_timestamp(str(window["end"])) if window.get("end") else None
         if end_moment is not None and replication.request_format == "date":
@@ -276,6 +463,40 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         if end_moment is not None and replication.request_end_param:
             params[replication.request_end_param] = format_bound(end_moment, replication.request_format, zone)
         return params
+
+
+    def _day_params(self, window: dict[str, str | None]) -> dict[str, t.Any]:
+        """Put a day range's first and last day into the declared request parameters."""
+        replication = self.spec.replication
+        assert replication is not None
+        if replication.request_range:
+            bounds = {replication.request_range["start_key"]: window["start"], replication.request_range["end_key"]: window["end"]}
+            return {replication.request_range["param"]: json.dumps(bounds, separators=(",", ":"))}
+        params: dict[str, t.Any] = {}
+        if replication.request_param:
+            params[replication.request_param] = window["start"]
+        if replication.request_end_param:
+            params[replication.request_end_param] = window["end"]
+        return params
+
+
+def _set_query_param(request: requests.PreparedRequest, name: str, value: int) -> None:
+    """Replace a query parameter's value in a prepared request, when the parameter is present."""
+    parts = urlparse(request.url or "")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(key == name for key, _ in query):
+        return
+    updated = [(key, str(value) if key == name else item) for key, item in query]
+    request.url = urlunparse(parts._replace(query=urlencode(updated)))
+
+
+def _query_int(request: requests.PreparedRequest, name: str | None) -> int | None:
+    if not name:
+        return None
+    for key, value in parse_qsl(urlparse(request.url or "").query):
+        if key == name and value.isdigit():
+            return int(value)
+    return None
 
 
 def _parse_timestamp(text: str) -> datetime:

@@ -12,7 +12,7 @@ from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 
-from taps.engine.auth import build_authenticator
+from taps.engine.auth import build_authenticator, register_secret
 from taps.engine.declaration import SettingSpec, SourceSpec, StreamSpec, load_declaration
 from taps.engine.fields import annotate_schema
 from spendlake.singer_io import BufferedMsgSpecWriter
@@ -31,7 +31,9 @@ def settings_schema(settings: t.Iterable[SettingSpec]) -> dict[str, t.Any]:
     for setting in settings:
         prop: dict[str, t.Any] = {"type": [setting.type] if setting.required else [setting.type, "null"]}
         if setting.type == "array":
-            prop["items"] = {"type": "string"}
+            prop["items"] = {"type": "string", **({"pattern": setting.pattern} if setting.pattern else {})}
+        elif setting.pattern:
+            prop["pattern"] = setting.pattern
         for key in ("format", "default", "minimum", "maximum", "description"):
             value = getattr(setting, key)
             if value is not None:
@@ -76,8 +78,9 @@ class DeclarativeTap(Tap):
         for spec in self.source.streams:
             if spec.parent:
                 classes[spec.name].parent_stream_type = classes[spec.parent]
-                # One bookmark per child stream: per-parent partitions would put parent ids in STATE.
-                classes[spec.name].state_partitioning_keys = []
+                # One bookmark per child stream unless the declaration names context keys
+                # (classed none) to split it by: other parent values stay out of STATE.
+                classes[spec.name].state_partitioning_keys = list(spec.state_keys)
         return [classes[spec.name](self, spec, self.source) for spec in self.source.streams]
 
     @property
@@ -94,7 +97,15 @@ class DeclarativeTap(Tap):
         self._authenticator: AuthBase | None = None
         self._authenticator_lock = threading.Lock()
         super().__init__(*args, **kwargs)
+        self._mask_secret_settings()
         self._warn_on_sunset()
+
+    def _mask_secret_settings(self) -> None:
+        """Mask every secret setting in log records, also those sent as plain headers (developer-token)."""
+        for setting in self.source.settings:
+            value = self.config.get(setting.name)
+            if setting.secret and isinstance(value, str) and value:
+                register_secret(value)
 
     def _warn_on_sunset(self) -> None:
         """Log a warning when the declared API version is past, or within 30 days of, its sunset date."""

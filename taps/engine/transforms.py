@@ -84,6 +84,24 @@ def numeric_string(value: t.Any, spec: FieldSpec) -> int | Decimal | None:
     return number
 
 
+def resource_name_id(value: t.Any, spec: FieldSpec) -> int | str | None:
+    """Read the id at the end of a resource name: 'customers/123' gives 123.
+
+    Google Ads puts `resourceName` on every object of a result, even when the
+    query did not select the object's `id`.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or "/" not in value:
+        _fail(spec, "a resource name such as 'customers/1234567890'", value)
+    last = value.rsplit("/", 1)[1]
+    if spec.type == "integer":
+        if not last.isdigit():
+            _fail(spec, "a resource name ending in a numeric id", value)
+        return int(last)
+    return last
+
+
 def is_time_zone(name: str) -> bool:
     """Tell whether `name` is an IANA time zone known to this Python."""
     try:
@@ -120,4 +138,5 @@ TRANSFORMS: dict[str, t.Callable[[t.Any, FieldSpec], t.Any]] = {
     "yyyymmdd": yyyymmdd,
     "local_timestamp": local_timestamp,
     "numeric_string": numeric_string,
+    "resource_name_id": resource_name_id,
 }

@@ -10,6 +10,7 @@ the declaration chooses.
 from __future__ import annotations
 
 import logging
+import typing as t
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -78,6 +79,14 @@ def _lower_bound(
         return lower
 
     horizon = now - timedelta(days=rules.retention_days)
+    return _within_retention(stream, bookmark=bookmark, lower=lower, horizon=horizon, rules=rules)
+
+
+_Moment = t.TypeVar("_Moment", date, datetime)
+
+
+def _within_retention(stream: str, *, bookmark: _Moment, lower: _Moment, horizon: _Moment, rules: WindowRules) -> _Moment:
+    """Keep the lower bound inside the API's retention, or fail or restart as the declaration chooses."""
     if bookmark >= horizon:
         return max(lower, horizon)
     if rules.on_expired_bookmark == "full_refresh":
@@ -110,3 +119,68 @@ def format_bound(bound: datetime, request_format: str, zone: str | None) -> int 
 def local_date(moment: datetime, zone: str | None) -> date:
     """Return the calendar date of `moment` in the source's time zone (UTC when unset)."""
     return moment.astimezone(ZoneInfo(zone or "UTC")).date()
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """One slice of a daily report: `since` and `until` are both included, in the account's days."""
+
+    since: date
+    until: date
+
+
+def plan_date_windows(
+    stream: str,
+    *,
+    bookmark: date | None,
+    start: date | None,
+    today: date,
+    rules: WindowRules,
+    history_days: int | None = None,
+) -> list[DateWindow]:
+    """Return the day ranges to read, oldest first, ending with `today` in the account's time zone.
+
+    The bookmark day itself is read again, and `lookback_days` more before it,
+    because daily reports keep changing after the day (late conversions).
+    Without a bookmark the read starts at `start`, or `history_days` before today.
+    """
+    lower = _first_day(stream, bookmark=bookmark, start=start, today=today, rules=rules, history_days=history_days)
+    if lower > today:
+        return []
+
+    step = rules.window_days or (today - lower).days + 1
+    windows = []
+    since = lower
+    while since <= today:
+        until = min(since + timedelta(days=step - 1), today)
+        windows.append(DateWindow(since, until))
+        since = until + timedelta(days=1)
+    return windows
+
+
+def _first_day(
+    stream: str,
+    *,
+    bookmark: date | None,
+    start: date | None,
+    today: date,
+    rules: WindowRules,
+    history_days: int | None,
+) -> date:
+    if bookmark is None:
+        if start is not None:
+            return start
+        if history_days is None:
+            msg = (
+                f"Stream {stream!r}: there is no bookmark and no start date; set the start setting "
+                "or declare replication.history_days."
+            )
+            raise ValueError(msg)
+        return today - timedelta(days=history_days - 1)
+
+    lower = bookmark - timedelta(days=rules.lookback_days)
+    if rules.retention_days is None:
+        return lower
+
+    horizon = today - timedelta(days=rules.retention_days - 1)
+    return _within_retention(stream, bookmark=bookmark, lower=lower, horizon=horizon, rules=rules)

@@ -76,10 +76,10 @@ def test_template_must_name_declared_setting() -> None:
     assert problems_of(document) == ["headers.X-Account: refers to setting 'account_id', which is not declared under settings"]
 
 
-def test_replication_key_must_be_timestamp_or_integer() -> None:
+def test_replication_key_must_be_timestamp_date_or_integer() -> None:
     document = broken(lambda d: d["streams"]["orders"]["replication"].update(key="email"))
 
-    assert "streams.orders.replication.key: 'email' must be a date-time string or an integer field" in problems_of(document)
+    assert "streams.orders.replication.key: 'email' must be a date-time string, a date or an integer field" in problems_of(document)
 
 
 def test_invalid_yaml_names_line(tmp_path: Path) -> None:

@@ -130,12 +130,12 @@ def test_range_param_carries_both_bounds() -> None:
         "window_days": 10,
     }
     tap_class = build_tap_class(parse_declaration(declaration))
-    start = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)  # already 2 November in Auckland
+    start = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)  # the start setting names its day as written
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add(responses.GET, f"{BASE}/v1/orders", json={"data": []})
         run_tap(tap_class, {**CONFIG, "start_date": start.isoformat()})
         ranges = [json.loads(parse_qs(urlparse(call.request.url).query)["time_range"][0]) for call in mock.calls]
 
-    assert ranges[0] == {"since": "2026-11-02", "until": "2026-11-11"}
-    assert ranges[1]["since"] == "2026-11-12"
+    assert ranges[0] == {"since": "2026-11-01", "until": "2026-11-10"}
+    assert ranges[1]["since"] == "2026-11-11"
     assert len(ranges) == len({r["since"] for r in ranges})
