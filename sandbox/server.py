@@ -1,6 +1,8 @@
-"""Local HTTP server for the Stripe emulator, and the state that makes each run see new data.
+"""Local HTTP server for the API emulators, and the state that makes each run see new data.
 
-The server binds only to loopback addresses. `SandboxState` (seed, anchor, ticks) lives in
+The server binds only to loopback addresses and routes each request by its path: Google Ads
+(`/google/...` and `/vNN/customers/...:method`), the Meta Graph API (`/vNN.N/...`), the toy
+API (`/toy/...`) and Stripe (everything else). `SandboxState` (seed, anchor, ticks) lives in
 `<folder>/state.json`. Every `load_or_create_state` call after the first appends a tick at the
 current time, so each start of the sandbox adds a batch of new objects to the world.
 """
@@ -24,6 +26,10 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from sandbox import google_ads_api, meta_api
+from sandbox.ads_data import AdsWorld
+from sandbox.google_ads_api import GoogleAdsSession, handle_google_ads_request
+from sandbox.meta_api import MetaSession, handle_meta_request
 from sandbox.stripe_api import DEMO_API_KEY, handle_request
 from sandbox.toy_api import handle_toy_request
 from sandbox.stripe_data import StripeWorld
@@ -32,8 +38,9 @@ DEFAULT_SEED = 20260826
 STATE_FILE_NAME = "state.json"
 STATE_FORMAT_VERSION = 1
 
-# Request bodies are never used, so larger ones end the connection instead of being read.
-MAX_DISCARDED_BODY_BYTES = 1 << 20
+# Only the Google Ads and Meta routes use request bodies. A larger body is not read, so the
+# connection closes after the response, which is 413 on those routes.
+MAX_BODY_BYTES = 1 << 20
 # Seconds an idle keep-alive connection may hold a handler thread.
 CONNECTION_TIMEOUT_SECONDS = 30
 # How often the serving thread checks for stop(), which therefore returns within about this time.
@@ -56,6 +63,9 @@ class SandboxState:
 
     def build_world(self) -> StripeWorld:
         return StripeWorld(self.seed, self.anchor, self.ticks)
+
+    def build_ads_world(self) -> AdsWorld:
+        return AdsWorld(self.seed, self.anchor, self.ticks)
 
     def to_json(self) -> str:
         payload = {
@@ -167,7 +177,7 @@ def _save_state(path: Path, state: SandboxState) -> None:
 
 
 class _SandboxRequestHandler(BaseHTTPRequestHandler):
-    """Request handler that passes each request to `handle_request`."""
+    """Request handler that passes each request to the emulator its path belongs to."""
 
     protocol_version = "HTTP/1.1"
     server_version = "spendlake-sandbox"
@@ -186,11 +196,10 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET  # noqa: N815
 
     def _dispatch(self) -> None:
-        self._discard_body()
+        request_body = self._read_body()
         path, _, query = self.path.partition("?")
         try:
-            handler = handle_toy_request if path.startswith("/toy/") else handle_request
-            status, headers, body = handler(self.server.world, self.command, path, query, self.headers)
+            status, headers, body = self._respond(path, query, request_body)
         except Exception:
             logger.exception("Sandbox request failed: %s %s", self.command, path)
             status, headers = 500, {"Content-Type": "application/json"}
@@ -208,29 +217,56 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         logger.debug("%s %s -> %d", self.command, path, status)
 
-    def _discard_body(self) -> None:
+    def _respond(self, path: str, query: str, request_body: bytes | None) -> tuple[int, dict[str, str], bytes]:
+        server = self.server
+        google_ads = google_ads_api.handles_path(path)
+        if google_ads or meta_api.handles_path(path):
+            if request_body is None:
+                logger.info("Rejected %s %s: body over %d bytes", self.command, path, MAX_BODY_BYTES)
+                return _body_too_large()
+            if google_ads:
+                return handle_google_ads_request(
+                    server.ads_world, server.google_ads_session, self.command, path, query, self.headers, request_body
+                )
+            return handle_meta_request(
+                server.ads_world, server.meta_session, self.command, path, query, self.headers, request_body
+            )
+        if path.startswith("/toy/"):
+            return handle_toy_request(server.world, self.command, path, query, self.headers)
+        return handle_request(server.world, self.command, path, query, self.headers)
+
+    def _read_body(self) -> bytes | None:
+        """Read the request body, or return None (and close the connection) when it is too large."""
         length_header = self.headers.get("Content-Length")
         if length_header is None:
-            return
+            return b""
         try:
             length = int(length_header)
         except ValueError:
-            length = MAX_DISCARDED_BODY_BYTES + 1
-        if 0 < length <= MAX_DISCARDED_BODY_BYTES:
-            self.rfile.read(length)
-        elif length != 0:
-            self.close_connection = True
+            length = MAX_BODY_BYTES + 1
+        if 0 <= length <= MAX_BODY_BYTES:
+            return self.rfile.read(length) if length else b""
+        self.close_connection = True
+        return None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (fixed by http.server)
         """Silence the default access log on stderr, because `_dispatch` logs at DEBUG instead."""
 
 
+def _body_too_large() -> tuple[int, dict[str, str], bytes]:
+    message = f"The request body is larger than {MAX_BODY_BYTES} bytes, the sandbox's limit."
+    return 413, {"Content-Type": "application/json"}, json.dumps({"error": {"message": message}}).encode()
+
+
 class _SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], world: StripeWorld, ipv6: bool) -> None:
+    def __init__(self, address: tuple[str, int], world: StripeWorld, ads_world: AdsWorld, ipv6: bool) -> None:
         self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
         self.world = world
+        self.ads_world = ads_world
+        self.google_ads_session = GoogleAdsSession()
+        self.meta_session = MetaSession()
         super().__init__(address, _SandboxRequestHandler)
 
     def server_bind(self) -> None:
@@ -246,6 +282,9 @@ class SandboxServer:
     def __init__(self, httpd: _SandboxHTTPServer, host: str) -> None:
         self._httpd = httpd
         self.host = host
+        # Per-server state of the ad platform emulators, for tests that count requests.
+        self.google_ads_session = httpd.google_ads_session
+        self.meta_session = httpd.meta_session
         self.port: int = httpd.server_address[1]
         url_host = f"[{host}]" if ":" in host else host
         self.url = f"http://{url_host}:{self.port}"
@@ -283,10 +322,18 @@ class SandboxServer:
         self.stop()
 
 
-def start_server(world: StripeWorld, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
+def start_server(
+    world: StripeWorld,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    ads_world: AdsWorld | None = None,
+) -> SandboxServer:
     """Serve `world` on `host:port` (port 0 lets the OS choose) from a daemon thread.
 
-    Raises ValueError unless `host` is a loopback IP address (127.0.0.0/8 or ::1).
+    The Google Ads and Meta routes serve `ads_world`, by default the `AdsWorld` of the same
+    seed, anchor and ticks as `world`. Raises ValueError unless `host` is a loopback IP
+    address (127.0.0.0/8 or ::1).
     """
     address = _loopback_address(host)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -296,7 +343,9 @@ def start_server(world: StripeWorld, host: str = "127.0.0.1", port: int = 0) -> 
         )
         raise ValueError(msg)
 
-    httpd = _SandboxHTTPServer((str(address), port), world, ipv6=address.version == 6)
+    if ads_world is None:
+        ads_world = AdsWorld(world.seed, world.anchor, world.ticks)
+    httpd = _SandboxHTTPServer((str(address), port), world, ads_world, ipv6=address.version == 6)
     server = SandboxServer(httpd, str(address))
     server.start()
     logger.debug("Sandbox server listening on %s", server.url)
@@ -332,6 +381,7 @@ def serve_forever(
     """
     state = load_or_create_state(folder, seed=seed)
     world = state.build_world()
+    ads_world = state.build_ads_world()
     stop_requested = stop_event if stop_event is not None else threading.Event()
 
     def request_stop(signal_number: int, frame: FrameType | None) -> None:
@@ -339,7 +389,7 @@ def serve_forever(
 
     previous_handlers = _install_signal_handlers(request_stop)
     try:
-        with start_server(world, port=port) as server:
+        with start_server(world, port=port, ads_world=ads_world) as server:
             print(
                 f"spendlake sandbox listening on {server.url} (demo API key: {DEMO_API_KEY})",
                 flush=True,
@@ -347,6 +397,11 @@ def serve_forever(
             logger.info(
                 "Sandbox serving %d charges, %d customers, %d refunds (now %d)",
                 len(world.charges), len(world.customers), len(world.refunds), world.now,
+            )
+            logger.info(
+                "Sandbox serving Google Ads customers %s and Meta ad accounts %s",
+                ", ".join(account.account_id for account in ads_world.google_customers()),
+                ", ".join(account.account_id for account in ads_world.meta_accounts()),
             )
             stop_requested.wait()
     finally:
