@@ -29,10 +29,15 @@ def parse_messages(raw: bytes) -> list[dict[str, t.Any]]:
     return [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
 
 
-def run_tap(tap_class: type, config: dict[str, t.Any], state: dict[str, t.Any] | None = None) -> list[dict[str, t.Any]]:
-    """Sync every stream of a tap and return its messages."""
+def run_tap(
+    tap_class: type,
+    config: dict[str, t.Any],
+    state: dict[str, t.Any] | None = None,
+    catalog: dict[str, t.Any] | None = None,
+) -> list[dict[str, t.Any]]:
+    """Sync the selected streams of a tap (by default, those selected by default) and return its messages."""
     with captured_stdout() as raw:
-        tap = tap_class(config=config, state=state, parse_env_config=False)
+        tap = tap_class(config=config, state=state, catalog=catalog, parse_env_config=False)
         tap.sync_all()
         sys.stdout.flush()
     return parse_messages(raw.getvalue())
@@ -55,3 +60,13 @@ def final_state(messages: list[dict[str, t.Any]]) -> dict[str, t.Any]:
     states = [m["value"] for m in messages if m["type"] == "STATE"]
     assert states, "no STATE message"
     return states[-1]
+
+
+def catalog_selecting_all(tap_class: type, config: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Return the tap's discovered catalog with every stream selected."""
+    catalog = tap_class(config=config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = True
+    return catalog

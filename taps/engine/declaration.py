@@ -105,6 +105,7 @@ class StreamSpec:
     partition_pattern: str | None = None
     state_keys: tuple[str, ...] = ()
     report_job: dict[str, t.Any] | None = None
+    selected_by_default: bool = True
     strict_totals: bool = False
     description: str | None = None
 
@@ -561,6 +562,7 @@ def _build_stream(name: str, body: dict[str, t.Any], defaults: dict[str, t.Any])
         partition_pattern=(body.get("partitions") or {}).get("pattern"),
         state_keys=tuple((body.get("parent") or {}).get("state_keys") or ()),
         report_job=body.get("report_job"),
+        selected_by_default=body.get("selected_by_default", True),
         parent=(body.get("parent") or {}).get("stream"),
         parent_context=dict((body.get("parent") or {}).get("context") or {}),
         body=body.get("body"),

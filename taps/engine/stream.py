@@ -339,10 +339,11 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
     def backoff_handler(self, details: t.Any) -> None:
         """Log a retry with the path, the attempt and the wait, never the request's query or body."""
         error = details.get("exception")
+        request = next((arg for arg in details.get("args", ()) if isinstance(arg, requests.PreparedRequest)), None)
         self.logger.warning(
             "Stream %s: retrying %s in %.1f s after attempt %d (%s)",
             self.name,
-            self.path,
+            urlparse(request.url or "").path if request is not None else self.path,
             details.get("wait") or 0.0,
             details.get("tries") or 0,
             type(error).__name__ if error is not None else "no exception",

@@ -76,6 +76,7 @@ class DeclarativeTap(Tap):
             for spec in self.source.streams
         }
         for spec in self.source.streams:
+            classes[spec.name].selected_by_default = spec.selected_by_default
             if spec.parent:
                 classes[spec.name].parent_stream_type = classes[spec.parent]
                 # One bookmark per child stream unless the declaration names context keys

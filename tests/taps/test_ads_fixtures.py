@@ -15,7 +15,7 @@ import responses
 from taps.engine.stream import DeclarativeStream
 from taps.facebook import TapFacebook
 from taps.google_ads import TapGoogleAds
-from tests.singer_run import records_of, run_tap
+from tests.singer_run import catalog_selecting_all, records_of, run_tap
 
 GOOGLE = "http://googleads.test"
 GOOGLE_CONFIG = {
@@ -128,7 +128,7 @@ def test_meta_payloads_parse(fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
     insights["_serve"] = "product"
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         meta_routes(mock, fixtures_dir, insights)
-        messages = run_tap(TapFacebook, META_CONFIG)
+        messages = run_tap(TapFacebook, META_CONFIG, catalog=catalog_selecting_all(TapFacebook, META_CONFIG))
         submitted = [call.request for call in mock.calls if call.request.method == "POST"]
 
     campaign = records_of(messages, "campaigns")[0]
