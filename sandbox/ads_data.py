@@ -213,6 +213,7 @@ class MetaAdDay:
     add_to_cart_value: tuple[int, int, int]
     purchases: tuple[int, int, int]
     purchase_value: tuple[int, int, int]
+    product_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -374,6 +375,10 @@ META_NZ_CATALOG = (
     _CampaignPlan("boxing_day_2025_nz", "sales", "removed"),
 )
 
+# Campaigns whose name carries this mark advertise catalog products (Meta's product_id breakdown).
+CATALOG_CAMPAIGN_MARK = "catalog_sales"
+PRODUCTS_PER_CATALOG_AD = 3
+
 # (account, campaign catalog, country pool for ad set targeting)
 GOOGLE_ACCOUNTS = (
     (AdAccount(GOOGLE_ADS, GOOGLE_MANAGER_ID, "Spendlake Demo Manager", "USD", "America/New_York",
@@ -486,6 +491,9 @@ class AdsWorld:
         for account, catalog, countries in META_ACCOUNTS:
             self._accounts[account.account_id] = account
             self._meta[account.account_id] = _build_meta_account(self, ids, account, catalog, countries)
+        self._catalog_campaign_ids = {
+            campaign.id for data in self._meta.values() for campaign in data.campaigns if CATALOG_CAMPAIGN_MARK in campaign.name
+        }
         self._meta_adsets_by_id = {
             adset.id: adset for data in self._meta.values() for adset in data.adsets
         }
@@ -650,6 +658,18 @@ class AdsWorld:
 
         rows.sort(key=lambda row: (row.day, row.ad_id))
         return tuple(rows)
+
+    def meta_product_rows(self, ad_day: MetaAdDay) -> tuple[MetaAdDay, ...]:
+        """Split one ad-day of a catalog sales campaign over the products it showed.
+
+        Ads of other campaigns show no catalog products, so they have no rows.
+        """
+        if ad_day.campaign_id not in self._catalog_campaign_ids:
+            return ()
+        products = [_product_id(self.seed, ad_day.ad_id, number) for number in range(PRODUCTS_PER_CATALOG_AD)]
+        dice = _Dice(f"spendlake-ads:{self.seed}:{ad_day.ad_id}:{ad_day.day.isoformat()}:product")
+        weights = [0.4 + dice.random() for _ in products]
+        return tuple(replace(row, country=None, product_id=row.country) for row in _split_ad_day(ad_day, products, weights))
 
     def _split_by_country(self, ad_day: MetaAdDay) -> tuple[MetaAdDay, ...]:
         adset = self._meta_adsets_by_id[ad_day.adset_id]
@@ -1159,6 +1179,12 @@ def _split_values(
         weights = shares if counts[part] else [1.0] + [0.0] * (len(shares) - 1)
         columns.append(_split_integer(value, weights))
     return [[column[index] for column in columns] for index in range(len(count_columns))]
+
+
+def _product_id(seed: int, ad_id: str, number: int) -> str:
+    """Return a stable 16-digit catalog product id for one of an ad's products."""
+    digest = hashlib.sha256(f"spendlake-ads:{seed}:{ad_id}:product:{number}".encode()).digest()
+    return str(10**15 + int.from_bytes(digest[:8], "big") % (9 * 10**15))
 
 
 def _split_ad_day(ad_day: MetaAdDay, countries: Sequence[str], weights: Sequence[float]) -> list[MetaAdDay]:

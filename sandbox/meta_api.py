@@ -128,6 +128,7 @@ class InsightsRequest:
     windows: tuple[str, ...]
     by_country: bool
     daily: bool
+    by_product: bool = False
 
     @property
     def span_days(self) -> int:
@@ -646,8 +647,8 @@ def _insights_request(world: AdsWorld, account: AdAccount, params: Mapping[str, 
         raise _invalid_parameter(f"The sandbox supports time_increment 1 or all_days, not '{_echo(increment)}'.")
 
     breakdowns = _list_param(params.get("breakdowns", ""), "breakdowns")
-    if any(item != "country" for item in breakdowns):
-        raise _invalid_parameter("The sandbox supports only breakdowns=country.")
+    if breakdowns not in ([], ["country"], ["product_id"]):
+        raise _invalid_parameter("The sandbox supports only breakdowns=country or breakdowns=product_id.")
     windows = _list_param(params.get("action_attribution_windows", ""), "action_attribution_windows")
     for position, window in enumerate(windows):
         if window not in (*ATTRIBUTION_WINDOWS, "default"):
@@ -662,7 +663,8 @@ def _insights_request(world: AdsWorld, account: AdAccount, params: Mapping[str, 
         until=until,
         fields=fields,
         windows=tuple(window for window in windows if window != "default"),
-        by_country=bool(breakdowns),
+        by_country=breakdowns == ["country"],
+        by_product=breakdowns == ["product_id"],
         daily=increment == "1",
     )
 
@@ -785,14 +787,16 @@ def _insights_rows(world: AdsWorld, insights: InsightsRequest) -> list[MetaAdDay
     ]
     if insights.by_country:
         days = [split for row in days for split in world.meta_country_rows(row)]
+    if insights.by_product:
+        days = [split for row in days for split in world.meta_product_rows(row)]
     if insights.daily:
-        return sorted(days, key=lambda row: (row.day, row.ad_id, row.country or ""))
+        return sorted(days, key=lambda row: (row.day, row.ad_id, row.country or "", row.product_id or ""))
 
-    totals: dict[tuple[str, str | None], MetaAdDay] = {}
+    totals: dict[tuple[str, str | None, str | None], MetaAdDay] = {}
     for row in days:
-        key = (row.ad_id, row.country)
+        key = (row.ad_id, row.country, row.product_id)
         totals[key] = _add_days(totals[key], row) if key in totals else replace(row, day=insights.since)
-    return sorted(totals.values(), key=lambda row: (row.ad_id, row.country or ""))
+    return sorted(totals.values(), key=lambda row: (row.ad_id, row.country or "", row.product_id or ""))
 
 
 def _add_days(left: MetaAdDay, right: MetaAdDay) -> MetaAdDay:
@@ -848,6 +852,8 @@ def _insights_row(
     }
     if row.country is not None:
         values["country"] = row.country
+    if row.product_id is not None:
+        values["product_id"] = row.product_id
     metrics = _metric_values(row, insights.windows, account)
     for name in insights.fields:
         if name == "account_name":

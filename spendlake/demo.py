@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 DEMO_TENANT = "demo"
-PIPELINE = ("tap-stripe", "mapper-pii", "target-warehouse")
+SOURCES = ("tap-stripe", "tap-google-ads", "tap-facebook")
+#: One `meltano run` with a block per source, each through mapper-pii into the warehouse.
+PIPELINE = tuple(step for tap in SOURCES for step in (tap, "mapper-pii", "target-warehouse"))
 
 #: Meltano must send nothing anywhere: no usage statistics, no version check.
 MELTANO_QUIET_ENV = {
@@ -48,7 +50,7 @@ def run_demo(home: Path, *, project_root: Path, force: bool = False, out: t.Text
     started = datetime.now(UTC)
 
     with start_server(world) as server:
-        print(f"Sandbox serving the Stripe API on {server.url}", file=out, flush=True)
+        print(f"Sandbox serving the Stripe, Google Ads and Meta APIs on {server.url}", file=out, flush=True)
         env = pipeline_env(home, api_url=server.url, api_key=DEMO_API_KEY)
         run_meltano(project_root, env, force=force)
 
@@ -67,6 +69,9 @@ def pipeline_env(home: Path, *, api_url: str, api_key: str) -> dict[str, str]:
             "SPENDLAKE_ALLOW_LOCAL_MASTER_KEY": "true",
             "TAP_STRIPE_API_URL": api_url,
             "TAP_STRIPE_API_KEY": api_key,
+            "TAP_GOOGLE_ADS_API_URL": api_url,
+            "TAP_GOOGLE_ADS_TOKEN_URL": f"{api_url}/google/oauth2/token",
+            "TAP_FACEBOOK_API_URL": api_url,
             # Bookmarks live beside the warehouse they describe, so removing the
             # home folder starts both afresh and never leaves a gap.
             "MELTANO_STATE_BACKEND_URI": (home / "state").as_uri(),

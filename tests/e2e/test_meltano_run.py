@@ -1,4 +1,7 @@
-"""End to end: `meltano run tap-stripe mapper-pii target-warehouse` against the sandbox."""
+"""End to end: `meltano run tap-stripe mapper-pii target-warehouse` against the sandbox.
+
+The ad platforms have their own end-to-end module, so this one runs Stripe alone.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import pytest
 from sandbox.server import start_server
 from sandbox.stripe_api import DEMO_API_KEY
 from sandbox.stripe_data import StripeWorld
-from spendlake.demo import MELTANO_QUIET_ENV, PIPELINE
+from spendlake.demo import MELTANO_QUIET_ENV
 from spendlake.paths import duckdb_path, tenant_dir
 from targets.warehouse.duckdb_store import connect_warehouse
 
@@ -27,6 +30,7 @@ SEED = 20261204
 ANCHOR = 1_790_000_000  # 2026-09-21, fixed so every run gets the same objects
 LATER = ANCHOR + 6 * 3_600
 MASTER_KEY = "dGhpcyBpcyBhIHRlc3QgbWFzdGVyIGtleSBvZiAzMiE="
+PIPELINE = ("tap-stripe", "mapper-pii", "target-warehouse")
 
 
 @pytest.fixture(autouse=True)

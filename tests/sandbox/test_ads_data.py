@@ -339,3 +339,19 @@ def test_country_rows_add_up(world: AdsWorld, account_id: str) -> None:
             assert part.landing_page_views <= part.link_clicks <= part.clicks <= part.impressions
             assert part.reach <= part.impressions
             assert all(value == 0 for count, value in zip(part.purchases, part.purchase_value) if count == 0)
+
+
+@pytest.mark.parametrize("account_id", [META_EU, META_NZ])
+def test_product_rows_only_for_catalog_ads(world: AdsWorld, account_id: str) -> None:
+    catalog = {campaign.id for campaign in world.meta_campaigns(account_id) if "catalog_sales" in campaign.name}
+    rows = world.meta_ad_days(account_id)
+    catalog_rows = [row for row in rows if row.campaign_id in catalog]
+    assert catalog_rows
+
+    assert all(world.meta_product_rows(row) == () for row in rows if row.campaign_id not in catalog)
+    for row in catalog_rows[:200]:
+        parts = world.meta_product_rows(row)
+        assert 1 <= len(parts) <= 3
+        assert all(part.country is None and re.fullmatch(r"[1-9][0-9]{15}", part.product_id or "") for part in parts)
+        for name in ("impressions", "clicks", "spend_minor"):
+            assert sum(getattr(part, name) for part in parts) == getattr(row, name), name
