@@ -154,7 +154,7 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         """Promote progress markers to bookmarks, also in the per-account partitions of a child stream.
 
         singer-sdk finalizes a child's partition only when the parent's context
-        equals the partition; with `state_keys` the context also carries values
+        equals the partition. With `state_keys`, the context also carries values
         (a time zone) that are not part of the partition.
         """
         if not state and self.spec.state_keys and self.selected:
@@ -173,7 +173,7 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
     def get_url_params(self, context: Context | None, next_page_token: t.Any | None) -> dict[str, t.Any]:
         """Build the query string: declared params and the window's bounds (pages are added later)."""
         if (context or {}).get(JOB_KEY) and self._report_job is not None:
-            # A job's results take only paging parameters; the query went with the job.
+            # A job's results take only paging parameters, because the query was sent with the job.
             params = render_mapping(self.spec.params, self.config)
             return {key: value for key, value in params.items() if key in self._report_job.results_params}
         params = render_mapping(self.spec.params, self.config, self._template_values(context))
@@ -200,13 +200,14 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         """Cut the record to the whitelist and drop a key already emitted in this run."""
         shaped = self._shaper.shape(row)
         key = tuple(shaped.get(name) for name in self.spec.primary_key)
-        fingerprint = hash(json.dumps(shaped, sort_keys=True, default=str))
+        # Only reports compare row contents; other streams keep the first row of a re-read key.
+        fingerprint = hash(json.dumps(shaped, sort_keys=True, default=str)) if self._is_daily_report else 0
         seen = self._seen_keys.get(key)
         if seen is None:
             self._seen_keys[key] = fingerprint
             return shaped
         if seen != fingerprint and self._is_daily_report:
-            # Two different rows for one key in a report mean the key misses a breakdown or segment.
+            # Two different rows for one key in a report mean the key lacks a breakdown or segment.
             msg = (
                 f"Stream {self.name!r}: two different rows share the primary key {list(self.spec.primary_key)}; "
                 "add the missing breakdown or segment field to primary_key in the declaration."
@@ -312,7 +313,7 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
             raise type(error)(message) from None
 
     def _request_reducing_page(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
-        """Send a request; when the API asks for less data, halve the page size and send it again.
+        """Send a request, and when the API requests less data, halve the page size and send it again.
 
         The smaller size is kept for the rest of the stream, including next links.
         """
@@ -332,7 +333,7 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
                     )
                     raise FatalAPIError(msg) from None
                 self.logger.warning(
-                    "Stream %s: the API asked for less data per page; %s %d -> %d", self.name, param, current, smaller
+                    "Stream %s: the API requested less data per page; %s %d -> %d", self.name, param, current, smaller
                 )
                 self._page_size = smaller
 

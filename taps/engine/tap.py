@@ -79,8 +79,8 @@ class DeclarativeTap(Tap):
             classes[spec.name].selected_by_default = spec.selected_by_default
             if spec.parent:
                 classes[spec.name].parent_stream_type = classes[spec.parent]
-                # One bookmark per child stream unless the declaration names context keys
-                # (classed none) to split it by: other parent values stay out of STATE.
+                # One bookmark per child stream, unless the declaration names context keys
+                # (classed none) to split it by. Other parent values stay out of STATE.
                 classes[spec.name].state_partitioning_keys = list(spec.state_keys)
         return [classes[spec.name](self, spec, self.source) for spec in self.source.streams]
 

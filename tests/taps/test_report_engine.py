@@ -178,7 +178,7 @@ def test_page_size_is_halved_until_the_api_accepts_it(caplog: pytest.LogCaptureF
     limits = [limit for account, *_, limit in api.reports if account == "11"]
     assert limits[:3] == [100, 50, 25]
     assert len(records_of(messages, "daily")) == 1
-    assert "asked for less data per page; limit 100 -> 50" in caplog.text
+    assert "requested less data per page; limit 100 -> 50" in caplog.text
 
 
 def test_page_size_that_cannot_shrink_fails_clearly() -> None:
