@@ -169,3 +169,51 @@ def test_spent_daily_quota_fails_with_bookmark_unchanged(server: SandboxServer) 
         run_tap(TapGoogleAds, google_config(server, customer_ids=["999-000-1112"]), state=state)
 
     assert "Run it again" in str(caught.value) or "run again" in str(caught.value).lower()
+
+
+def facebook_with_long_jobs(stall_polls: int) -> type:
+    """Return tap-facebook with 90-day report jobs, which the sandbox fails (NZ) or stalls (EU)."""
+    import yaml
+    from importlib import resources
+
+    from taps.engine.declaration import parse_declaration
+    from taps.engine.tap import build_tap_class
+
+    document = yaml.safe_load(resources.files("taps.facebook").joinpath("facebook.yaml").read_text())
+    insights = document["streams"]["ads_insights"]
+    insights["replication"] = {**insights["replication"], "window_days": 90}
+    insights["report_job"] = {**insights["report_job"], "stall_polls": stall_polls}
+    return build_tap_class(parse_declaration(document))
+
+
+def test_failed_and_stalled_jobs_are_split_until_they_finish(server: SandboxServer, caplog: pytest.LogCaptureFixture) -> None:
+    world = AdsWorld(SEED, int(NOW.timestamp()))
+    tap_class = facebook_with_long_jobs(stall_polls=3)
+    config = meta_config(server)
+    created_before = server.meta_session.counts().get("report_run_create", {}).get("served", 0)
+
+    messages = run_tap(tap_class, config, catalog=only_streams(config, {"ad_accounts", "ads_insights"}))
+
+    rows = records_of(messages, "ads_insights")
+    for account in (EU, NZ_META):
+        first = NOW.astimezone(world.account(account).zone).date() - timedelta(days=89)
+        served = [row for row in world.meta_ad_days(account) if row.day >= first]
+        assert sum(1 for row in rows if row["account_id"] == account) == len(served)
+    created = server.meta_session.counts()["report_run_create"]["served"] - created_before
+    # EU: 90 days stall, 45 + 45 finish. NZ: 90 and 45 + 45 fail, four ranges of 22-23 days finish.
+    assert created == 3 + 7
+    assert "stalled; reading the range in two halves" in caplog.text
+    assert "failed; reading the range in two halves" in caplog.text
+
+
+def test_google_throttles_wait_the_delay_they_state(server: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(DeclarativeStream, "retry_sleep", staticmethod(waits.append))
+    throttled_before = server.google_ads_session.counts().get("search_stream", {}).get("throttled", 0)
+
+    run_tap(TapGoogleAds, google_config(server, start_date="2026-11-01T00:00:00Z"))
+
+    throttled = server.google_ads_session.counts()["search_stream"]["throttled"] - throttled_before
+    assert throttled >= 2
+    # The sandbox's quotaErrorDetails.retryDelay is "1s"; each throttled request was retried once.
+    assert waits == [1.0] * throttled
