@@ -186,16 +186,20 @@ class ProgressPaginator(BaseAPIPaginator[t.Any]):
         records = self._records(response)
         self._note_total(response)
 
-        page = [self._record_key(record) for record in records]
-        if page and page == self._previous_page:
-            self._on_repeated_page(len(page))
-            return
-        self._previous_page = page
-        self._rows_read += len(records)
-
         # An empty page ends the stream even when it carries a next link or token.
         next_value = self.next_value(response, records) if records else None
-        if next_value is None or next_value == "":
+        ends = next_value is None or next_value == ""
+
+        # Digests are needed only to compare with a page before or after this one.
+        if self._previous_page is not None or not ends:
+            page = [self._record_key(record) for record in records]
+            if page and page == self._previous_page:
+                self._on_repeated_page(len(page))
+                return
+            self._previous_page = page
+        self._rows_read += len(records)
+
+        if ends:
             self._finished = True
             return
 

@@ -76,6 +76,8 @@ def numeric_string(value: t.Any, spec: FieldSpec) -> int | Decimal | None:
     """Convert a number sent as text ("14.35", "185") to the field's declared JSON type."""
     if value is None or value == "":
         return None
+    if spec.type == "integer" and type(value) is str and value.isdigit() and value.isascii():
+        return int(value)  # the common case: an int64 sent as a string of digits
     number = _number(value, spec, "a number or numeric string")
     if spec.type == "integer":
         if number != number.to_integral_value():
