@@ -258,7 +258,7 @@ def semantic_problems(document: dict[str, t.Any]) -> list[str]:
 
         replication = stream.get("replication")
         if replication:
-            problems.extend(_replication_problems(stream_name, stream, settings))
+            problems.extend(_replication_problems(stream_name, stream, settings, document["settings"]))
         for field_name, field in fields.items():
             problems.extend(_transform_problems(f"streams.{stream_name}.fields.{field_name}", field))
             problems.extend(_field_shape_problems(f"streams.{stream_name}.fields.{field_name}", field))
@@ -289,8 +289,14 @@ def _report_job_problems(stream_name: str, stream: dict[str, t.Any]) -> list[str
 
     place = f"streams.{stream_name}.report_job"
     problems = report_job_problems(stream["report_job"], place=place)
-    if not stream.get("replication"):
-        problems.append(f"{place}: report jobs read date ranges, so the stream needs a replication section")
+    replication = stream.get("replication") or {}
+    if not (replication.get("request_range") or replication.get("request_param") or _uses_window_template(stream)):
+        problems.append(
+            f"{place}: report jobs read date ranges, so the stream needs replication with request_range, "
+            "request_param or a {window.start} placeholder"
+        )
+    if stream.get("method", "GET") != "GET" or stream.get("body") is not None:
+        problems.append(f"{place}: a report job is submitted with the stream's params only; use method GET and no body")
     return problems
 
 
@@ -306,6 +312,9 @@ def _field_shape_problems(place: str, field: dict[str, t.Any]) -> list[str]:
     problems = []
     if field.get("items") and field["type"] != "array":
         problems.append(f"{place}.items: only a field of type array has items")
+    for key, item in (field.get("items") or {}).items():
+        if item.get("transform") == "numeric_string" and item["type"] not in ("integer", "number"):
+            problems.append(f"{place}.items.{key}.transform: numeric_string produces integer or number; declare the key that way")
     default = field.get("default")
     if default is not None:
         expected = _SETTING_TYPES.get(field["type"], ())
@@ -331,6 +340,9 @@ def _scoped_template_problems(place: str, template: str, document: dict[str, t.A
     stream = document["streams"].get(parts[1]) if parts[0] == "streams" and len(parts) > 1 else None
     if stream is None:
         return [f"{place}: {{context.NAME}} and {{window.NAME}} placeholders work only inside a stream"]
+
+    if ".headers." in place:
+        return [f"{place}: {{context.NAME}} and {{window.NAME}} are not filled in headers; use them in path, params or body"]
 
     problems = []
     known = _context_names(stream)
@@ -408,6 +420,11 @@ def _setting_problems(settings: list[dict[str, t.Any]]) -> list[str]:
         if setting["name"] in seen:
             problems.append(f"settings.{index}.name: {setting['name']!r} is declared twice")
         seen.add(setting["name"])
+        pattern = setting.get("pattern")
+        if pattern is not None and not _compiles(pattern):
+            problems.append(f"settings.{index}.pattern: not a valid regular expression")
+        if pattern is not None and setting.get("secret"):
+            problems.append(f"settings.{index}.pattern: a secret setting cannot have a pattern, because a mismatch would be reported with its value")
         default = setting.get("default")
         expected = _SETTING_TYPES[setting["type"]]
         wrong_bool = isinstance(default, bool) and setting["type"] != "boolean"
@@ -437,6 +454,7 @@ def _replication_problems(
     stream_name: str,
     stream: dict[str, t.Any],
     settings: set[str],
+    settings_list: list[dict[str, t.Any]],
 ) -> list[str]:
     replication = stream["replication"]
     fields = stream["fields"]
@@ -466,6 +484,12 @@ def _replication_problems(
     timezone = replication.get("timezone")
     if timezone and "{" not in timezone and not is_time_zone(timezone):
         problems.append(f"{place}.timezone: {timezone!r} is not an IANA time zone such as 'Europe/Berlin'")
+    lookback = replication.get("lookback_days")
+    if isinstance(lookback, str):
+        names = referenced_settings(lookback)
+        declared_setting = next((item for item in settings_list if names and item["name"] == names[0]), None)
+        if declared_setting is not None and (declared_setting["type"] != "integer" or declared_setting.get("default") is None):
+            problems.append(f"{place}.lookback_days: setting {names[0]!r} must be an integer setting with a default")
     start_setting = replication.get("start_setting", "start_date")
     if start_setting not in settings:
         problems.append(f"{place}.start_setting: setting {start_setting!r} is not declared under settings")

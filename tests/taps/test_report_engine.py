@@ -221,3 +221,57 @@ def test_declaration_problems_are_named_by_path(change: t.Callable[[dict[str, t.
     with pytest.raises(DeclarationError) as caught:
         parse_declaration(declaration)
     assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda d: d["streams"]["daily"].setdefault("headers", {}).update({"X-Account": "{context.account_id}"}), "are not filled in headers"),
+        (lambda d: d["settings"].append({"name": "bad", "type": "string", "pattern": "(["}), "settings.6.pattern: not a valid regular expression"),
+        (lambda d: d["settings"][0].update(pattern="^k"), "settings.0.pattern: a secret setting cannot have a pattern"),
+        (
+            lambda d: d["streams"]["daily"]["fields"]["actions"]["items"]["action_type"].update(transform="numeric_string"),
+            "items.action_type.transform: numeric_string produces integer or number",
+        ),
+        (lambda d: d["settings"][4].pop("default"), "lookback_days: setting 'lookback' must be an integer setting with a default"),
+    ],
+)
+def test_more_declaration_problems_are_named_by_path(change: t.Callable[[dict[str, t.Any]], None], problem: str) -> None:
+    declaration = copy.deepcopy(DECLARATION)
+    change(declaration)
+
+    with pytest.raises(DeclarationError) as caught:
+        parse_declaration(declaration)
+    assert problem in str(caught.value)
+
+
+def test_report_job_needs_get_and_a_day_range() -> None:
+    declaration = copy.deepcopy(DECLARATION)
+    declaration["streams"]["daily"]["report_job"] = {
+        "job_id_path": "id",
+        "status_path": "/{job_id}",
+        "status_field": "status",
+        "done_values": ["done"],
+        "failed_values": ["failed"],
+        "results_path": "/{job_id}/rows",
+    }
+
+    with pytest.raises(DeclarationError) as caught:
+        parse_declaration(declaration)
+    assert "use method GET and no body" in str(caught.value)
+
+
+def test_list_field_that_is_not_a_list_fails() -> None:
+    row = {"account_id": "11", "day": "2026-12-05", "country": "NZ", "actions": {"action_type": "purchase"}}
+
+    with pytest.raises(Exception, match="Field 'actions': expected an array of objects, got a dict"):
+        run_reports(FakeReportAPI(rows={"11": [row]}))
+
+
+def test_day_windows_without_any_start_fail_clearly() -> None:
+    declaration = copy.deepcopy(DECLARATION)
+    del declaration["streams"]["daily"]["replication"]["history_days"]
+
+    with pytest.raises(ConfigValidationError) as caught:
+        run_reports(FakeReportAPI(), declaration)
+    assert "no bookmark and no start date" in caught.value.errors[0]
