@@ -168,6 +168,7 @@ class ProgressPaginator(BaseAPIPaginator[t.Any]):
         self._rows_read = 0
         self._reported_total: int | None = None
         self._previous_page: list[t.Any] | None = None
+        self._seen_pages: set[bytes] = set()
         self._used_values = {_value_key(start_value)} if start_value is not None else set()
 
     @property
@@ -196,6 +197,11 @@ class ProgressPaginator(BaseAPIPaginator[t.Any]):
             if page and page == self._previous_page:
                 self._on_repeated_page(len(page))
                 return
+            # A page seen earlier (A, B, A, ...) means the API cycles; next links would loop forever.
+            digest = hashlib.sha256(repr(page).encode()).digest()
+            if page and digest in self._seen_pages:
+                raise self._repeated_page_error(len(page))
+            self._seen_pages.add(digest)
             self._previous_page = page
         self._rows_read += len(records)
 

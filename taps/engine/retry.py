@@ -744,7 +744,11 @@ def describe_error(stream_name: str, response: requests.Response, safe_fields: t
 
 
 def _safe_details(response: requests.Response, safe_fields: tuple[str, ...]) -> str:
-    body = _json_or_none(response)
+    return body_details(_json_or_none(response), safe_fields)
+
+
+def body_details(body: t.Any, safe_fields: tuple[str, ...]) -> str:
+    """Render the safe fields found in a parsed error body as 'path=value, ...'."""
     parts = []
     for dotted in safe_fields:
         shown = [_display_text(value) for value in read_all(body, dotted)]
@@ -934,7 +938,7 @@ def _wait_too_long_message(message: str, wait_hint: float, max_wait_seconds: flo
     return (
         f"{message}; the API requests a wait of {_format_number(wait_hint)} s, longer than the stream's "
         f"max_wait_seconds of {_format_number(max_wait_seconds)} s, so the stream stopped with its bookmark "
-        "unchanged. Run it again later or raise errors.max_wait_seconds."
+        "unchanged. Run it again later; errors.max_wait_seconds in the source's declaration sets the longest wait."
     )
 
 

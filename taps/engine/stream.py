@@ -13,7 +13,7 @@ import msgspec
 import requests
 from requests.auth import AuthBase
 from singer_sdk import RESTStream
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import BaseAPIPaginator
@@ -25,9 +25,16 @@ from taps.engine.pagination import ProgressPaginator, apply_page, build_paginato
 from taps.engine.reports import report_records, rows_jsonpath
 from taps.engine.responses import response_json
 from taps.engine.report_jobs import ReportJobRunner, parse_report_job, results_path, run_with_splitting
-from taps.engine.retry import PageTooLargeError, RetryingStreamMixin, build_error_policy, halved_page_size
+from taps.engine.retry import (
+    PageTooLargeError,
+    QuotaExhaustedError,
+    RetryingStreamMixin,
+    body_details,
+    build_error_policy,
+    halved_page_size,
+)
 from taps.engine.templates import render, render_mapping, render_tree
-from taps.engine.transforms import is_time_zone
+from taps.engine.transforms import FieldTransformError, is_time_zone
 from taps.engine.windows import WindowRules, format_bound, local_date, plan_date_windows, plan_windows
 
 #: Context key under which a request window travels from `get_records` to `get_url_params`.
@@ -42,6 +49,10 @@ if t.TYPE_CHECKING:
 
 class PrimaryKeyConflictError(RuntimeError):
     """Raised when a daily report yields two different rows for one primary key."""
+
+
+class MissingKeyError(RuntimeError):
+    """Raised when a record has no value for a primary-key field."""
 
 
 class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
@@ -71,6 +82,7 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         self._seen_keys: dict[tuple[t.Any, ...], int] = {}
         self._duplicates = 0
         self._page_size: int | None = None
+        self._days_outside_window = 0
         self._report_job = parse_report_job(spec.report_job) if spec.report_job else None
 
     @property
@@ -141,7 +153,17 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         values = self.config.get(self.spec.partition_setting) or []
         if isinstance(values, str):  # a comma-separated list from an environment variable
             values = [value.strip() for value in values.split(",") if value.strip()]
-        return [{self.spec.partition_key: self._partition_value(index, value)} for index, value in enumerate(values)]
+        normalised = [self._partition_value(index, value) for index, value in enumerate(values)]
+        if not normalised:
+            msg = f"Stream {self.name!r}: setting {self.spec.partition_setting!r} lists no values; add at least one."
+            raise ConfigValidationError("Config validation failed", errors=[msg])
+        unique = list(dict.fromkeys(normalised))
+        if len(unique) < len(normalised):
+            self.logger.warning(
+                "Stream %s: setting %s lists %d value(s) twice (after normalising); each is read once",
+                self.name, self.spec.partition_setting, len(normalised) - len(unique),
+            )
+        return [{self.spec.partition_key: value} for value in unique]
 
     def _partition_value(self, index: int, value: t.Any) -> str:
         """Normalise one partition value as declared (e.g. strip hyphens) and check its pattern."""
@@ -195,6 +217,36 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         plain = {key: value for key, value in context.items() if not key.startswith("_spendlake")}
         return {"context": plain, "window": dict(context.get(WINDOW_KEY) or {})}
 
+    def validate_response(self, response: requests.Response) -> None:
+        """Apply the error policy, then check a streamed answer batch by batch."""
+        super().validate_response(response)
+        if self.spec.paginator.type == "batches":
+            self._check_batches(response)
+
+    def _check_batches(self, response: requests.Response) -> None:
+        """Raise for an answer that is not an array of batch objects, or whose stream ended with an error.
+
+        Google Ads streams over REST put a failure that happens mid-stream into
+        the array, after the batches already sent, with HTTP 200.
+        """
+        path = urlparse(response.url).path
+        body = response_json(response)
+        if not isinstance(body, list):
+            msg = f"Stream {self.name}: the answer from path {path} is not a JSON array of batches; check api_url and api_version."
+            raise FatalAPIError(msg)
+        for index, batch in enumerate(body):
+            if not isinstance(batch, dict):
+                msg = f"Stream {self.name}: element {index} of the answer from path {path} is not a batch object."
+                raise FatalAPIError(msg)
+            if "error" not in batch:
+                continue
+            details = body_details(batch, self.error_policy.safe_fields)
+            msg = f"Stream {self.name}: the answer from path {path} ended with an error after {index} batch(es) ({details})"
+            code = batch["error"].get("code") if isinstance(batch["error"], dict) else None
+            if code == 429 or (isinstance(code, int) and code >= 500):
+                raise RetriableAPIError(msg, response)
+            raise FatalAPIError(msg)
+
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
         """Yield the records of the body: report rows by their headers, else the declared selector."""
         body = response_json(response)
@@ -205,8 +257,19 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
 
     def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
         """Cut the record to the whitelist and drop a key already emitted in this run."""
-        shaped = self._shaper.shape(row)
+        try:
+            shaped = self._shaper.shape(row)
+        except FieldTransformError as error:
+            raise FieldTransformError(f"Stream {self.name!r}: {error}") from None
         key = tuple(shaped.get(name) for name in self.spec.primary_key)
+        missing = [name for name, value in zip(self.spec.primary_key, key) if value is None]
+        if missing:
+            msg = (
+                f"Stream {self.name!r}: a record has no value for primary-key field(s) {missing}; check the "
+                "fields' paths in the declaration, or the breakdown the request asks for."
+            )
+            raise MissingKeyError(msg)
+        self._note_day_outside_window(shaped, context)
         # Only reports compare row contents; other streams keep the first row of a re-read key.
         fingerprint = hash(msgspec.json.encode(shaped, order="sorted")) if self._is_daily_report else 0
         seen = self._seen_keys.get(key)
@@ -224,15 +287,49 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         return None
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        """Read every window, oldest first, then log one summary of dropped fields and duplicates."""
-        for window in self._windows(context):
-            # The window travels in a copy of the context; state lookups keep using `context`.
-            window_context = {**(context or {}), WINDOW_KEY: window} if window else context
-            if self._report_job is not None and window:
-                yield from self._records_through_jobs(window_context)
-            else:
-                yield from self._read_pages(window_context)
+        """Read every window, oldest first, then log one summary of dropped fields and duplicates.
 
+        A spent quota stops only this stream's current partition (one account):
+        its bookmark stays where it was, the other accounts and streams go on,
+        and the tap exits with an error at the end.
+        """
+        try:
+            for window in self._windows(context):
+                # The window travels in a copy of the context; state lookups keep using `context`.
+                window_context = {**(context or {}), WINDOW_KEY: window} if window else context
+                if self._report_job is not None and window:
+                    yield from self._records_through_jobs(window_context)
+                else:
+                    yield from self._read_pages(window_context)
+        except QuotaExhaustedError as error:
+            self._stop_partition(context, str(error))
+
+        self._log_summary()
+
+    def _stop_partition(self, context: Context | None, message: str) -> None:
+        """Drop the partition's progress so its bookmark stays unchanged, and report the stop to the tap."""
+        state = self.get_context_state(context)
+        state.pop("progress_markers", None)
+        self.logger.error("%s", message)
+        self._tap.note_stopped_stream(message)
+
+    def _note_day_outside_window(self, record: dict[str, t.Any], context: Context | None) -> None:
+        window = (context or {}).get(WINDOW_KEY) or {}
+        if not window.get("days") or self.replication_key is None:
+            return
+        day = str(record.get(self.replication_key) or "")[:10]
+        if day and not (window["start"] <= day <= window["end"]):
+            self._days_outside_window += 1
+
+    def _log_summary(self) -> None:
+        if self._days_outside_window:
+            self.logger.warning(
+                "Stream %s: %d row(s) were dated outside the day range they were requested for; "
+                "the bookmark never moves past the account's today",
+                self.name,
+                self._days_outside_window,
+            )
+            self._days_outside_window = 0
         summary = self._shaper.summary()
         if summary:
             self.logger.info("Stream %s: %s", self.name, summary)
@@ -400,7 +497,7 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         try:
             windows = plan_date_windows(
                 self.name,
-                bookmark=self._state_bookmark_day(context),
+                bookmark=self._state_bookmark_day(context, today),
                 # The start setting names a day as written, whatever its time of day or offset.
                 start=date.fromisoformat(str(start)[:10]) if start else None,
                 today=today,
@@ -414,12 +511,27 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         )
         return [{"start": w.since.isoformat(), "end": w.until.isoformat(), "days": "true"} for w in windows]
 
-    def _state_bookmark_day(self, context: Context | None) -> date | None:
+    def _state_bookmark_day(self, context: Context | None, today: date) -> date | None:
+        """Return the bookmark's day, never later than the account's today."""
         state = self.get_context_state(context)
         value = state.get("replication_key_value") if state else None
         if value is None or self.replication_key != state.get("replication_key"):
             return None
-        return date.fromisoformat(str(value)[:10])
+        try:
+            bookmark = date.fromisoformat(str(value)[:10])
+        except ValueError:
+            msg = (
+                f"Stream {self.name!r}: the bookmark in the state is not a YYYY-MM-DD day; "
+                "fix or clear this stream's state."
+            )
+            raise ConfigValidationError("State validation failed", errors=[msg]) from None
+        if bookmark > today:
+            self.logger.warning(
+                "Stream %s: the bookmark %s is after the account's today %s; reading from today instead",
+                self.name, bookmark, today,
+            )
+            return today
+        return bookmark
 
     def _time_zone(self, context: Context | None) -> str | None:
         """Return the declared IANA time zone, rendered from the config or the context, after checking it."""
@@ -430,7 +542,8 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         if not zone or not is_time_zone(str(zone)):
             msg = (
                 f"Stream {self.name!r}: replication.timezone {replication.timezone!r} gives {zone!r}, which is not an "
-                "IANA time zone such as 'Europe/Berlin'; fix the setting or parent field it names."
+                "IANA time zone such as 'Europe/Berlin'. Fix the setting it names; when it names a parent field, the "
+                "API returned that value, so check the account's time zone at the source."
             )
             raise ConfigValidationError("Config validation failed", errors=[msg])
         return str(zone)

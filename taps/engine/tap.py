@@ -47,6 +47,10 @@ def settings_schema(settings: t.Iterable[SettingSpec]) -> dict[str, t.Any]:
     return {"type": "object", "properties": properties, "required": required}
 
 
+class StreamsStoppedError(RuntimeError):
+    """Raised at the end of a sync when a spent quota stopped one or more stream partitions."""
+
+
 class DeclarativeTap(Tap):
     """A tap whose streams come from a `SourceSpec`; subclasses set `source`."""
 
@@ -94,7 +98,20 @@ class DeclarativeTap(Tap):
                 entry["schema"] = annotate_schema(entry["schema"], spec)
         return catalog
 
+    def note_stopped_stream(self, message: str) -> None:
+        """Record a stream partition that stopped on a spent quota; `sync_all` fails at its end."""
+        self._stopped_streams.append(message)
+
+    def sync_all(self) -> None:
+        """Sync every stream, then fail if a quota stopped any of them, after the others finished."""
+        super().sync_all()
+        if self._stopped_streams:
+            listing = "\n".join(f"  - {message}" for message in self._stopped_streams)
+            msg = f"{len(self._stopped_streams)} stream partition(s) stopped on a spent API quota:\n{listing}"
+            raise StreamsStoppedError(msg)
+
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self._stopped_streams: list[str] = []
         self._authenticator: AuthBase | None = None
         self._authenticator_lock = threading.Lock()
         super().__init__(*args, **kwargs)

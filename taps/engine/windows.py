@@ -85,6 +85,23 @@ def _lower_bound(
 _Moment = t.TypeVar("_Moment", date, datetime)
 
 
+def _start_within_retention(stream: str, *, start: date, today: date, rules: WindowRules) -> date:
+    """Move a start day older than the API's retention up to the horizon, with a warning."""
+    if rules.retention_days is None:
+        return start
+    horizon = today - timedelta(days=rules.retention_days - 1)
+    if start >= horizon:
+        return start
+    logger.warning(
+        "Stream %s: the start day %s is older than the %d days the API keeps; reading from %s.",
+        stream,
+        start.isoformat(),
+        rules.retention_days,
+        horizon.isoformat(),
+    )
+    return horizon
+
+
 def _within_retention(stream: str, *, bookmark: _Moment, lower: _Moment, horizon: _Moment, rules: WindowRules) -> _Moment:
     """Keep the lower bound inside the API's retention, or fail or restart as the declaration chooses."""
     if bookmark >= horizon:
@@ -169,7 +186,7 @@ def _first_day(
 ) -> date:
     if bookmark is None:
         if start is not None:
-            return start
+            return _start_within_retention(stream, start=start, today=today, rules=rules)
         if history_days is None:
             msg = (
                 f"Stream {stream!r}: there is no bookmark and no start date; set the start setting "

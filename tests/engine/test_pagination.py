@@ -864,3 +864,17 @@ def test_google_ads_search_stream_batches(fixtures_dir: Path) -> None:
     assert stream.paginator is not None
     assert stream.paginator.rows_read == len(expected)
     assert stream.paginator.reported_total is None
+
+
+def test_page_cycle_is_caught() -> None:
+    """Pages A, B, A with fresh next links would loop forever; the third page raises."""
+    spec = PaginatorSpec(type="next_link", options={})
+    pager = build_paginator(spec, stream_name="insights", records_path="$.data[*]")
+    page_a = {"data": [{"id": 1}, {"id": 2}], "paging": {"next": next_url("after=a1")}}
+    page_b = {"data": [{"id": 3}], "paging": {"next": next_url("after=b1")}}
+    page_a_again = {"data": [{"id": 1}, {"id": 2}], "paging": {"next": next_url("after=a2")}}
+
+    pager.advance(response_of(page_a))
+    pager.advance(response_of(page_b))
+    with pytest.raises(PaginationError, match="page 3 returned the same 2 record"):
+        pager.advance(response_of(page_a_again))

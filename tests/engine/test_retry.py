@@ -197,7 +197,7 @@ def test_retry_after_above_cap_stops_stream(api: responses.RequestsMock) -> None
     message = str(run.error)
     assert "the API requests a wait of 86400 s, longer than the stream's max_wait_seconds of 30 s" in message
     assert "stopped with its bookmark unchanged" in message
-    assert "raise errors.max_wait_seconds" in message
+    assert "errors.max_wait_seconds in the source's declaration sets the longest wait" in message
     assert len(api.calls) == 2
     assert run.waits == []
     assert run.record_ids() == ["o1", "o2"]
@@ -806,7 +806,7 @@ def test_long_delay_raises_quota_error() -> None:
     with pytest.raises(
         QuotaExhaustedError,
         match=r"^Stream orders: HTTP 503 Test for path /v1/orders; the API requests a wait of 3600 s, longer than the stream's "
-        r"max_wait_seconds of 60 s, so the stream stopped with its bookmark unchanged\. Run it again later or raise errors\.max_wait_seconds\.$",
+        r"max_wait_seconds of 60 s, so the stream stopped with its bookmark unchanged\. Run it again later; errors\.max_wait_seconds in the source's declaration sets the longest wait\.$",
     ) as raised:
         probe.validate_response(make_response(503, headers={"Retry-After": "3600"}))
     assert raised.value.wait_hint == 3600.0

@@ -167,3 +167,80 @@ def test_meta_report_without_the_breakdown_in_its_key_fails(fixtures_dir: Path, 
         meta_routes(mock, fixtures_dir, insights)
         with pytest.raises(Exception, match="two different rows share the primary key"):
             run_tap(TapFacebook, META_CONFIG)
+
+
+def stream_answer(body: t.Any) -> t.Callable[[t.Any], tuple[int, dict[str, str], str]]:
+    """Answer the customer query normally and every daily query with `body`."""
+    normal = google_answer(no_results_batch())
+
+    def answer(request: t.Any) -> tuple[int, dict[str, str], str]:
+        if " WHERE " in json.loads(request.body)["query"]:
+            return 200, {"Content-Type": "application/json"}, json.dumps(body)
+        return normal(request)
+
+    return answer
+
+
+def run_google(body: t.Any) -> list[dict[str, t.Any]]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.POST, f"{GOOGLE}/token", json={"access_token": "access-fixture", "expires_in": 3600})
+        mock.add_callback(responses.POST, f"{GOOGLE}/v26/customers/1233213210/googleAds:searchStream", callback=stream_answer(body))
+        return run_tap(TapGoogleAds, GOOGLE_CONFIG)
+
+
+def test_google_ads_error_after_batches_fails_the_stream(fixtures_dir: Path, frozen_clock: None) -> None:
+    payload = json.loads((fixtures_dir / "google_ads" / "searchstream_rest_customer_daily_clicks_cost.json").read_text())
+    failure = {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "Request contains an invalid argument."}}
+
+    with pytest.raises(Exception, match=r"ended with an error after 1 batch\(es\) \(error.status=INVALID_ARGUMENT"):
+        run_google([payload[0], failure])
+
+
+@pytest.mark.parametrize("body", [{"results": []}, [{"results": []}, "junk"]])
+def test_google_ads_answer_that_is_not_batches_fails(body: t.Any, frozen_clock: None) -> None:
+    with pytest.raises(Exception, match="not a JSON array of batches|is not a batch object"):
+        run_google(body)
+
+
+def test_google_ads_missing_key_field_is_named(frozen_clock: None) -> None:
+    batch = [{"results": [{"customer": {"resourceName": "customers/1233213210"}, "metrics": {"clicks": "3"}}]}]
+
+    with pytest.raises(Exception, match=r"Stream 'customer_daily_metrics': a record has no value for primary-key field\(s\) \['date'\]"):
+        run_google(batch)
+
+
+def test_google_ads_bookmark_after_today_reads_from_today(frozen_clock: None, caplog: pytest.LogCaptureFixture) -> None:
+    state = {
+        "bookmarks": {
+            "customer_daily_metrics": {
+                "partitions": [{"context": {"customer_id": 1233213210}, "replication_key": "date", "replication_key_value": "2030-01-01"}]
+            }
+        }
+    }
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.POST, f"{GOOGLE}/token", json={"access_token": "access-fixture", "expires_in": 3600})
+        mock.add_callback(responses.POST, f"{GOOGLE}/v26/customers/1233213210/googleAds:searchStream", callback=google_answer(no_results_batch()))
+        run_tap(TapGoogleAds, {**GOOGLE_CONFIG, "conversion_window_days": 1}, state=state)
+        queries = [json.loads(call.request.body)["query"] for call in mock.calls if call.request.url.endswith(":searchStream")]
+        daily_queries = [query for query in queries if "FROM customer WHERE" in query]
+
+    assert "the bookmark 2030-01-01 is after the account's today 2024-06-10; reading from today instead" in caplog.text
+    assert len(daily_queries) == 1
+    assert "BETWEEN '2024-06-09' AND '2024-06-10'" in daily_queries[0]
+
+
+def test_duplicate_customer_ids_are_read_once(frozen_clock: None) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.POST, f"{GOOGLE}/token", json={"access_token": "access-fixture", "expires_in": 3600})
+        mock.add_callback(responses.POST, f"{GOOGLE}/v26/customers/1233213210/googleAds:searchStream", callback=google_answer(no_results_batch()))
+        messages = run_tap(TapGoogleAds, {**GOOGLE_CONFIG, "customer_ids": ["123-321-3210", "1233213210"]})
+
+    assert len(records_of(messages, "customers")) == 1
+
+
+def test_empty_customer_list_is_rejected() -> None:
+    from singer_sdk.exceptions import ConfigValidationError
+
+    with pytest.raises(ConfigValidationError) as caught:
+        run_tap(TapGoogleAds, {**GOOGLE_CONFIG, "customer_ids": []})
+    assert "setting 'customer_ids' lists no values; add at least one" in caught.value.errors[0]

@@ -17,7 +17,8 @@ from sandbox.stripe_data import StripeWorld
 from taps.engine.stream import DeclarativeStream
 from taps.facebook import TapFacebook
 from taps.google_ads import TapGoogleAds
-from tests.singer_run import catalog_selecting_all, records_of, run_tap
+from taps.engine.tap import StreamsStoppedError
+from tests.singer_run import captured_stdout, catalog_selecting_all, final_state, parse_messages, records_of, run_tap
 
 # 11:30 UTC on 4 December 2026: already 5 December in Auckland, still 4 December in New York.
 NOW = datetime(2026, 12, 4, 11, 30, tzinfo=UTC)
@@ -140,36 +141,25 @@ def only_streams(config: dict[str, t.Any], names: set[str]) -> dict[str, t.Any]:
     return catalog
 
 
-def test_spent_daily_quota_stops_the_stream(server: SandboxServer) -> None:
+def test_spent_quota_stops_one_account_and_not_the_others(server: SandboxServer) -> None:
+    config = google_config(server, customer_ids=[US, "999-000-1112"], start_date="2026-11-20T00:00:00Z")
     before = server.google_ads_session.counts().get("search_stream", {}).get("quota_exhausted", 0)
 
-    with pytest.raises(Exception, match="quota is exhausted, so the stream stopped with its bookmark unchanged"):
-        run_tap(TapGoogleAds, google_config(server, customer_ids=["999-000-1112"]))
+    with captured_stdout() as raw:
+        tap = TapGoogleAds(config=config, parse_env_config=False)
+        with pytest.raises(StreamsStoppedError) as caught:
+            tap.sync_all()
+    messages = parse_messages(raw.getvalue())
 
-    # No retries: the answer asks for a wait of hours.
-    assert server.google_ads_session.counts()["search_stream"]["quota_exhausted"] - before == 1
-
-
-def only_streams(config: dict[str, t.Any], names: set[str]) -> dict[str, t.Any]:
-    catalog = catalog_selecting_all(TapFacebook, config)
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in names
-    return catalog
-
-
-def test_spent_daily_quota_fails_with_bookmark_unchanged(server: SandboxServer) -> None:
-    state = {
-        "bookmarks": {
-            "campaigns": {"partitions": [{"context": {"customer_id": "9990001112"}}]},
-        }
-    }
-
-    with pytest.raises(Exception, match="quota") as caught:
-        run_tap(TapGoogleAds, google_config(server, customer_ids=["999-000-1112"]), state=state)
-
-    assert "Run it again" in str(caught.value) or "run again" in str(caught.value).lower()
+    assert "stream partition(s) stopped on a spent API quota" in str(caught.value)
+    assert "the API requests a wait of 43200 s" in str(caught.value)
+    assert "so the stream stopped with its bookmark unchanged" in str(caught.value)
+    # Each full-table stream asked once for the spent customer, with no retries.
+    assert server.google_ads_session.counts()["search_stream"]["quota_exhausted"] - before == 5
+    # The other customer was read whole, and its bookmark was saved.
+    assert {record["customer_id"] for record in records_of(messages, "campaign_daily_metrics")} == {int(US)}
+    partitions = final_state(messages)["bookmarks"]["campaign_daily_metrics"]["partitions"]
+    assert [(p["context"], p["replication_key_value"]) for p in partitions] == [({"customer_id": int(US)}, "2026-12-04")]
 
 
 def facebook_with_long_jobs(stall_polls: int) -> type:

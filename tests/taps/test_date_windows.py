@@ -65,3 +65,10 @@ def test_expired_bookmark_restarts_at_the_horizon_when_declared() -> None:
     windows = plan(bookmark=date(2026, 11, 1), retention_days=10, on_expired_bookmark="full_refresh")
 
     assert windows == [DateWindow(date(2026, 11, 25), date(2026, 12, 4))]
+
+
+def test_start_before_the_retention_horizon_starts_at_the_horizon(caplog: pytest.LogCaptureFixture) -> None:
+    windows = plan(start=date(2020, 1, 1), retention_days=10)
+
+    assert windows[0].since == date(2026, 11, 25)
+    assert "the start day 2020-01-01 is older than the 10 days the API keeps; reading from 2026-11-25" in caplog.text
