@@ -812,7 +812,7 @@ class _Parser:
         if word == "NOT":
             self._position += 1
             negated = True
-            word = self._name("IN or LIKE after NOT").upper()
+            word = self._negated_operator()
         elif word in {"IN", "LIKE"}:
             self._position += 1
         if word == "IN":
@@ -857,6 +857,18 @@ class _Parser:
             raise _QueryError("UNEXPECTED_INPUT", f"Error in WHERE clause: expected a value for {item.name}.")
         return _typed_value(item, token)
 
+    def _negated_operator(self) -> str:
+        """Read the IN or LIKE after NOT, which `_name` would reject as keywords."""
+        token = self._next("IN or LIKE after NOT")
+        word = token.text.upper() if token.kind == "name" else ""
+        if word not in {"IN", "LIKE"}:
+            raise _QueryError(
+                "UNEXPECTED_INPUT",
+                f"Error in query: expected IN or LIKE after NOT, found '{_echo(token.text)}'.",
+                trigger=_echo(token.text),
+            )
+        return word
+
     def _value_list(self, item: _Field) -> tuple[Any, ...]:
         if not self._take_symbol("("):
             raise _QueryError(
@@ -873,7 +885,7 @@ class _Parser:
             )
         return tuple(values)
 
-    def _like_pattern(self, item: _Field) -> re.Pattern[str]:
+    def _like_pattern(self, item: _Field) -> _LikePattern:
         if item.type != "string":
             raise _QueryError(
                 "BAD_OPERATOR",
@@ -885,16 +897,7 @@ class _Parser:
                 "BAD_VALUE",
                 f"Error in WHERE clause: LIKE on {item.name} expects a quoted pattern.",
             )
-        # GAQL's LIKE matches any run of characters with % and any one character with _.
-        parts = []
-        for char in _unquote(token.text):
-            if char == "%":
-                parts.append(".*")
-            elif char == "_":
-                parts.append(".")
-            else:
-                parts.append(re.escape(char))
-        return re.compile("".join(parts), re.DOTALL)
+        return _LikePattern(_unquote(token.text))
 
     def _during(self, item: _Field) -> str:
         if item.name != "segments.date":
@@ -983,6 +986,62 @@ def _resolve(name: str, resource: str) -> _Field:
 
 def _unquote(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text[1:-1])
+
+
+@dataclass(frozen=True)
+class _LikePattern:
+    """A GAQL LIKE pattern: `%` matches any run of characters and `_` any one character.
+
+    Every other character matches itself. A backslash-escaped `%` or `_` is still a wildcard,
+    because `_unquote` removes the backslash before the pattern is built. NOTE: the real API
+    matches a literal `[`, `]`, `%` or `_` written in square brackets, such as `[%]`, which
+    the sandbox does not support.
+    """
+
+    pattern: str
+
+    def matches(self, text: str) -> bool:
+        return self.match_steps(text)[0]
+
+    def match_steps(self, text: str) -> tuple[bool, int]:
+        """Match the whole of `text`, and count the loop steps taken.
+
+        This two-pointer wildcard match lets only the latest `%` absorb one more character when
+        a later part fails, so it takes at most (len(pattern) + 1) * (len(text) + 1) steps. A
+        regular expression with one `.*` per `%` instead tries the ways to split the text among
+        the `%`, and it holds the GIL while it does, which also blocks the server's signal handling.
+        """
+        pattern = self.pattern
+        pattern_index = 0
+        text_index = 0
+        star_index = -1
+        star_text_index = 0
+        steps = 0
+
+        # On a mismatch, go back to just after the latest % and let it absorb one more
+        # character of the text. Characters before that % already matched and stay matched.
+        while text_index < len(text):
+            steps += 1
+            symbol = pattern[pattern_index] if pattern_index < len(pattern) else None
+            if symbol == "%":
+                star_index = pattern_index
+                star_text_index = text_index
+                pattern_index += 1
+            elif symbol is not None and symbol in {"_", text[text_index]}:
+                pattern_index += 1
+                text_index += 1
+            elif star_index >= 0:
+                star_text_index += 1
+                pattern_index = star_index + 1
+                text_index = star_text_index
+            else:
+                return False, steps
+
+        # The text is used up, so only trailing % may remain in the pattern.
+        while pattern_index < len(pattern) and pattern[pattern_index] == "%":
+            steps += 1
+            pattern_index += 1
+        return pattern_index == len(pattern), steps
 
 
 def _typed_value(item: _Field, token: _Token) -> Any:
@@ -1239,9 +1298,9 @@ def _matches(row: _Row, condition: _Condition) -> bool:
     if operator == "NOT IN":
         return value not in expected
     if operator == "LIKE":
-        return bool(expected[0].fullmatch(value))
+        return bool(expected[0].matches(value))
     if operator == "NOT LIKE":
-        return not expected[0].fullmatch(value)
+        return not expected[0].matches(value)
     if operator == "BETWEEN":
         return bool(expected[0] <= value <= expected[1])
     comparisons: dict[str, Callable[[Any, Any], bool]] = {

@@ -259,7 +259,14 @@ def _body_too_large() -> tuple[int, dict[str, str], bytes]:
 
 
 class _SandboxHTTPServer(ThreadingHTTPServer):
+    # server_close() returns at once and leaves busy handler threads to finish on their own.
+    # `socketserver` joins only non-daemon threads, so block_on_close = False states the same
+    # rule again in case daemon_threads ever changes.
+    # NOTE: a handler that holds the GIL inside one C call, such as a long regular-expression
+    # match, still delays SIGINT and SIGTERM, because Python runs signal handlers in the main
+    # thread only when that thread gets the GIL.
     daemon_threads = True
+    block_on_close = False
 
     def __init__(self, address: tuple[str, int], world: StripeWorld, ads_world: AdsWorld, ipv6: bool) -> None:
         self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
@@ -300,7 +307,10 @@ class SandboxServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop accepting requests and close the listening socket. Calling it twice is harmless."""
+        """Stop accepting requests and close the listening socket. Calling it twice is harmless.
+
+        Returns without waiting for requests in progress, whose daemon threads finish on their own.
+        """
         if self._stopped:
             return
         self._stopped = True

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sandbox.ads_data import GOOGLE_MANAGER_ID, GOOGLE_QUOTA_CUSTOMER_ID, AdsWorld
 from sandbox.google_ads_api import (
@@ -19,6 +21,7 @@ from sandbox.google_ads_api import (
     DEMO_DEVELOPER_TOKEN,
     DEMO_REFRESH_TOKEN,
     GoogleAdsSession,
+    _LikePattern,
     handle_google_ads_request,
 )
 from sandbox.server import start_server
@@ -533,6 +536,98 @@ def test_status_filters_and_order(world: AdsWorld) -> None:
     assert [row["campaign"]["name"] for row in results(liked)] == ["brand_search", "generic_search"]
 
 
+def like_regex(pattern: str) -> re.Pattern[str]:
+    """Translate a LIKE pattern to a regular expression, which is slow but obviously right."""
+    parts = [".*" if char == "%" else "." if char == "_" else re.escape(char) for char in pattern]
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def step_limit(pattern: str, text: str) -> int:
+    return (len(pattern) + 1) * (len(text) + 1)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("", "", True),
+        ("", "a", False),
+        ("%", "", True),
+        ("%", "brand_search", True),
+        ("_", "", False),
+        ("_", "b", True),
+        ("brand_search", "brand_search", True),
+        ("brand_search", "brandXsearch", True),
+        ("brand_search", "brand_searches", False),
+        ("Brand%", "brand_search", False),
+        ("%search", "brand_search", True),
+        ("%search", "dynamic_search_catchall", False),
+        ("%_search%", "dynamic_search_catchall", True),
+        ("b%d%h", "brand_search", True),
+        ("b%d%h", "brand_searches", False),
+        ("%%%", "x", True),
+        ("a%b%c", "abcbc", True),
+        ("a%b%c", "acb", False),
+        ("%", "two\nlines", True),
+    ],
+)
+def test_like_pattern_cases(pattern: str, text: str, expected: bool) -> None:
+    matched, steps = _LikePattern(pattern).match_steps(text)
+
+    assert matched is expected
+    assert steps <= step_limit(pattern, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pattern=st.text(alphabet="ab%_", max_size=8),
+    text=st.text(alphabet="ab%_\n", max_size=10),
+)
+def test_like_pattern_agrees_with_regex(pattern: str, text: str) -> None:
+    matched, steps = _LikePattern(pattern).match_steps(text)
+
+    assert matched is bool(like_regex(pattern).fullmatch(text))
+    assert steps <= step_limit(pattern, text)
+
+
+def test_like_thirty_wildcards_stay_bounded() -> None:
+    # A backtracking regular expression tries about C(60, 29) ways to place the 29 a's here.
+    pattern = "%a" * 29 + "%b"
+    missing = "a" * 60
+    present = "a" * 59 + "b"
+
+    missed, missed_steps = _LikePattern(pattern).match_steps(missing)
+    found, found_steps = _LikePattern(pattern).match_steps(present)
+
+    assert pattern.count("%") == 30
+    assert missed is False
+    assert missed_steps <= step_limit(pattern, missing)
+    assert found is True
+    assert found_steps <= step_limit(pattern, present)
+
+
+def test_like_query_with_many_wildcards(world: AdsWorld) -> None:
+    session = no_throttle_session()
+    pattern = "%" * 30 + "_search"
+
+    _, liked = search(world, session, f"SELECT campaign.name FROM campaign WHERE campaign.name LIKE '{pattern}'")
+    _, unliked = search(world, session, f"SELECT campaign.name FROM campaign WHERE campaign.name NOT LIKE '{pattern}'")
+
+    assert sorted(row["campaign"]["name"] for row in results(liked)) == [
+        "brand_search", "competitor_search", "generic_search", "local_inventory_search", "spring_sale_search",
+    ]
+    assert sorted(row["campaign"]["name"] for row in results(unliked)) == [
+        "black_friday_2025", "display_remarketing", "dynamic_search_catchall", "shopping_pmax", "youtube_awareness",
+    ]
+
+
+def test_not_in_excludes_values(world: AdsWorld) -> None:
+    session = no_throttle_session()
+
+    _, kept = search(world, session, "SELECT campaign.status FROM campaign WHERE campaign.status NOT IN ('ENABLED', 'PAUSED')")
+
+    assert [row["campaign"]["status"] for row in results(kept)] == ["REMOVED"]
+
+
 def test_metrics_without_dates_are_totals(world: AdsWorld, session: GoogleAdsSession) -> None:
     _, batches = search(world, session, "SELECT campaign.id, metrics.cost_micros FROM campaign")
     expected = Counter()
@@ -576,6 +671,8 @@ def test_campaign_sums_match_ads(world: AdsWorld) -> None:
         ("SELECT campaign.id FROM campaign WHERE campaign.name ~ 'x'", "UNEXPECTED_INPUT", None),
         ("SELECT campaign.id FROM campaign WHERE segments.date BETWEEN '2026-10-01' '2026-10-02'", "EXPECTED_AND", None),
         ("SELECT campaign.id FROM campaign WHERE", "UNEXPECTED_END_OF_QUERY", None),
+        ("SELECT campaign.id FROM campaign WHERE campaign.name NOT BETWEEN 'a' AND 'b'", "UNEXPECTED_INPUT", "BETWEEN"),
+        ("SELECT campaign.id FROM campaign WHERE campaign.name NOT", "UNEXPECTED_END_OF_QUERY", None),
     ],
 )
 def test_query_errors(world: AdsWorld, query: str, code: str, trigger: str | None) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from sandbox import server as server_module
 from sandbox.server import (
     DEFAULT_SEED,
     InvalidStateError,
@@ -42,6 +43,7 @@ LISTENING_LINE = re.compile(
 )
 # Upper bound for a subprocess to print or exit, so a broken server fails instead of hanging.
 SUBPROCESS_GUARD_SECONDS = 60
+SEARCH_PATH = "/v26/customers/4567890123/googleAds:searchStream"
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,25 @@ def world() -> StripeWorld:
 def server_url(world: StripeWorld) -> Iterator[str]:
     with start_server(world) as server:
         yield server.url
+
+
+class BusyHandler:
+    """A Google Ads handler that stays busy until `release` is set.
+
+    It waits at most SUBPROCESS_GUARD_SECONDS, so a stop() that wrongly waits for it ends
+    with `finished` set, which the tests catch, instead of hanging.
+    """
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.finished = threading.Event()
+
+    def __call__(self, *args: object) -> tuple[int, dict[str, str], bytes]:
+        self.entered.set()
+        self.release.wait(SUBPROCESS_GUARD_SECONDS)
+        self.finished.set()
+        return 200, {"Content-Type": "application/json"}, b'{"busy": false}'
 
 
 class Clock:
@@ -165,6 +186,31 @@ def test_server_stop_closes_port(world: StripeWorld) -> None:
 
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/__sandbox/health", timeout=10)
+
+
+def test_server_stop_while_handler_busy(world: StripeWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = BusyHandler()
+    monkeypatch.setattr(server_module, "handle_google_ads_request", handler)
+    server = start_server(world)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(
+            requests.post, f"{server.url}{SEARCH_PATH}", data=b"{}", timeout=SUBPROCESS_GUARD_SECONDS
+        )
+        try:
+            entered = handler.entered.wait(SUBPROCESS_GUARD_SECONDS)
+            server.stop()
+            busy_after_stop = not handler.finished.is_set()
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((server.host, server.port), timeout=10).close()
+        finally:
+            handler.release.set()
+        response = pending.result()
+
+    assert entered
+    assert busy_after_stop
+    assert response.status_code == 200
+    assert response.json() == {"busy": False}
 
 
 def test_server_ipv6_loopback(world: StripeWorld) -> None:
@@ -365,6 +411,19 @@ def test_serve_forever_runs_and_ticks(tmp_path: Path) -> None:
     assert second_errors == ""
 
 
+def read_listening_url(capsys: pytest.CaptureFixture[str]) -> str:
+    """Return the URL that `serve_forever` on another thread prints once it listens."""
+    output = ""
+    for _ in range(600):
+        output += capsys.readouterr().out
+        if output:
+            break
+        time.sleep(0.05)
+    match = LISTENING_LINE.fullmatch(output.strip())
+    assert match, output
+    return match.group(1)
+
+
 def test_serve_forever_stop_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -374,15 +433,8 @@ def test_serve_forever_stop_event(
     )
     thread.start()
     try:
-        output = ""
-        for _ in range(600):
-            output += capsys.readouterr().out
-            if output:
-                break
-            time.sleep(0.05)
-        match = LISTENING_LINE.fullmatch(output.strip())
-        assert match, output
-        response = requests.get(f"{match.group(1)}/__sandbox/health", timeout=10)
+        url = read_listening_url(capsys)
+        response = requests.get(f"{url}/__sandbox/health", timeout=10)
     finally:
         stop.set()
         thread.join(SUBPROCESS_GUARD_SECONDS)
@@ -390,3 +442,40 @@ def test_serve_forever_stop_event(
     assert response.status_code == 200
     assert not thread.is_alive()
     assert os.path.exists(state_path(tmp_path))
+
+
+def test_serve_forever_stops_while_handler_busy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = BusyHandler()
+    monkeypatch.setattr(server_module, "handle_google_ads_request", handler)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=serve_forever, args=(tmp_path,), kwargs={"seed": SEED, "stop_event": stop}
+    )
+    thread.start()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            url = read_listening_url(capsys)
+            pending = pool.submit(
+                requests.post, f"{url}{SEARCH_PATH}", data=b"{}", timeout=SUBPROCESS_GUARD_SECONDS
+            )
+            entered = handler.entered.wait(SUBPROCESS_GUARD_SECONDS)
+            stop.set()
+            thread.join(SUBPROCESS_GUARD_SECONDS)
+            returned = not thread.is_alive()
+            busy_after_return = not handler.finished.is_set()
+            port = int(url.rsplit(":", 1)[1])
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=10).close()
+        finally:
+            stop.set()
+            handler.release.set()
+            thread.join(SUBPROCESS_GUARD_SECONDS)
+        response = pending.result()
+
+    assert entered
+    assert returned
+    assert busy_after_return
+    assert response.json() == {"busy": False}
