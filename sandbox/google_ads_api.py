@@ -23,9 +23,7 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -44,6 +42,7 @@ from sandbox.ads_data import (
     GoogleBudget,
     GoogleCampaign,
 )
+from sandbox.outcomes import OutcomeCounter
 
 DEMO_CLIENT_ID = "spendlake-demo-client"
 DEMO_CLIENT_SECRET = "spendlake-demo-secret"
@@ -88,7 +87,7 @@ def handles_path(path: str) -> bool:
     return path.startswith("/google/") or bool(_GOOGLE_ADS_PATH.match(path))
 
 
-class GoogleAdsSession:
+class GoogleAdsSession(OutcomeCounter):
     """Mutable state of one sandbox server for Google Ads: tokens, serial numbers and counters.
 
     `clock` returns seconds and decides token expiry; tests pass a settable one.
@@ -96,11 +95,10 @@ class GoogleAdsSession:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._lock = threading.Lock()
+        super().__init__()
         self._tokens: dict[str, float] = {}
         self._requests = 0
         self._searches = 0
-        self._counts: Counter[tuple[str, str]] = Counter()
 
     def issue_token(self) -> str:
         token = "ya29.sandbox-" + secrets.token_urlsafe(32)
@@ -128,20 +126,6 @@ class GoogleAdsSession:
             self._searches += 1
             return self._searches
 
-    def record(self, kind: str, outcome: str) -> None:
-        with self._lock:
-            self._counts[(kind, outcome)] += 1
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Return the number of responses per kind ("token", "search_stream") and outcome.
-
-        Outcomes: served, throttled, quota_exhausted, failed (any other error).
-        """
-        with self._lock:
-            result: dict[str, dict[str, int]] = {}
-            for (kind, outcome), number in sorted(self._counts.items()):
-                result.setdefault(kind, {})[outcome] = number
-            return result
 
 
 class _GoogleAdsError(Exception):

@@ -24,8 +24,6 @@ import hashlib
 import json
 import re
 import secrets
-import threading
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -34,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from sandbox.ads_data import META, AdAccount, AdsWorld, MetaAd, MetaAdDay, MetaAdSet, MetaCampaign
+from sandbox.outcomes import OutcomeCounter
 
 DEMO_ACCESS_TOKEN = "spendlake-demo-meta-token"
 SUPPORTED_VERSIONS = ("v24.0", "v25.0", "v26.0")
@@ -143,15 +142,14 @@ class _ReportJob:
     polls: int = 0
 
 
-class MetaSession:
+class MetaSession(OutcomeCounter):
     """Mutable state of one sandbox server for Meta: request numbers, report jobs and counters."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        super().__init__()
         self._requests = 0
         self._serial = 0
         self._jobs: dict[str, _ReportJob] = {}
-        self._counts: Counter[tuple[str, str]] = Counter()
 
     def next_serial(self) -> int:
         """Return the 1-based serial number of any request, used for its trace id."""
@@ -171,21 +169,6 @@ class MetaSession:
             self._requests += 1
             return self._requests
 
-    def record(self, kind: str, outcome: str) -> None:
-        with self._lock:
-            self._counts[(kind, outcome)] += 1
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Return the number of responses per kind and outcome (served, throttled or failed).
-
-        Kinds: ad_account, campaigns, adsets, ads, insights, report_run_create,
-        report_run_status, report_run_insights, unknown and unauthenticated.
-        """
-        with self._lock:
-            result: dict[str, dict[str, int]] = {}
-            for (kind, outcome), number in sorted(self._counts.items()):
-                result.setdefault(kind, {})[outcome] = number
-            return result
 
     def create_job(self, request: InsightsRequest, fate: str) -> str:
         with self._lock:
