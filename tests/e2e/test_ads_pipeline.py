@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import sys
 import time
 import typing as t
 from datetime import UTC, date, datetime, timedelta
@@ -19,11 +16,8 @@ from sandbox.ads_data import AdsWorld
 from sandbox.meta_api import DEMO_ACCESS_TOKEN
 from sandbox.server import start_server
 from sandbox.stripe_data import StripeWorld
-from spendlake.demo import MELTANO_QUIET_ENV
-from targets.warehouse.duckdb_store import connect_warehouse
+from tests.e2e.project import MeltanoProject
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SEED = 20261205
 MASTER_KEY = "YWRzIHBpcGVsaW5lIHRlc3QgbWFzdGVyIGtleSAzMiE="
 PIPELINE = ("tap-google-ads", "mapper-pii", "target-warehouse", "tap-facebook", "mapper-pii", "target-warehouse")
@@ -38,47 +32,25 @@ def spendlake_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPENDLAKE_MASTER_KEY", MASTER_KEY)
 
 
-class AdsPipeline:
-    """A throw-away Meltano project wired to a spendlake home and a sandbox per run."""
+class AdsPipeline(MeltanoProject):
+    """The project wired to a sandbox per run; keeps each run's request counts."""
 
     def __init__(self, root: Path, home: Path) -> None:
-        self.root = root
-        self.home = home
-        root.mkdir(parents=True)
-        shutil.copy(REPO / "meltano.yml", root / "meltano.yml")
+        super().__init__(root, home)
         self.counts: list[dict[str, dict[str, dict[str, int]]]] = []
 
     def run(self, world: AdsWorld) -> subprocess.CompletedProcess[str]:
         stripe_world = StripeWorld(world.seed, world.anchor, world.ticks)
         with start_server(stripe_world, ads_world=world) as server:
             env = {
-                **os.environ,
-                **MELTANO_QUIET_ENV,
-                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-                "SPENDLAKE_HOME": str(self.home),
                 "MELTANO_STATE_BACKEND_URI": (self.home / "state").as_uri(),
                 "TAP_GOOGLE_ADS_API_URL": server.url,
                 "TAP_GOOGLE_ADS_TOKEN_URL": f"{server.url}/google/oauth2/token",
                 "TAP_FACEBOOK_API_URL": server.url,
             }
-            completed = subprocess.run(
-                [str(BIN / "meltano"), "--environment", "dev", "run", *PIPELINE],
-                cwd=self.root,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=900,
-                check=False,
-            )
+            completed = self.meltano_run(PIPELINE, env)
             self.counts.append({"google": server.google_ads_session.counts(), "meta": server.meta_session.counts()})
         return completed
-
-    def query(self, sql: str, parameters: list[t.Any] | None = None) -> list[tuple[t.Any, ...]]:
-        connection = connect_warehouse(self.home, "demo", read_only=True)
-        try:
-            return connection.execute(sql, parameters or []).fetchall()
-        finally:
-            connection.close()
 
 
 @pytest.fixture(scope="module")

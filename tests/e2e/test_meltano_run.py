@@ -6,12 +6,9 @@ The ad platforms have their own end-to-end module, so this one runs Stripe alone
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import typing as t
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -20,12 +17,10 @@ import pytest
 from sandbox.server import start_server
 from sandbox.stripe_api import DEMO_API_KEY
 from sandbox.stripe_data import StripeWorld
-from spendlake.demo import MELTANO_QUIET_ENV
 from spendlake.paths import duckdb_path, tenant_dir
 from targets.warehouse.duckdb_store import connect_warehouse
+from tests.e2e.project import BIN, MeltanoProject
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SEED = 20261204
 ANCHOR = 1_790_000_000  # 2026-09-21, fixed so every run gets the same objects
 LATER = ANCHOR + 6 * 3_600
@@ -39,41 +34,12 @@ def spendlake_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPENDLAKE_MASTER_KEY", MASTER_KEY)
 
 
-class Pipeline:
-    """A throw-away Meltano project folder wired to a spendlake home and the sandbox."""
-
-    def __init__(self, root: Path, home: Path) -> None:
-        self.root = root
-        self.home = home
-        root.mkdir(parents=True)
-        shutil.copy(REPO / "meltano.yml", root / "meltano.yml")
+class Pipeline(MeltanoProject):
+    """The project wired to the Stripe sandbox."""
 
     def run(self, world: StripeWorld) -> subprocess.CompletedProcess[str]:
         with start_server(world) as server:
-            env = {
-                **os.environ,
-                **MELTANO_QUIET_ENV,
-                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-                "SPENDLAKE_HOME": str(self.home),
-                "TAP_STRIPE_API_URL": server.url,
-                "TAP_STRIPE_API_KEY": DEMO_API_KEY,
-            }
-            return subprocess.run(
-                [str(BIN / "meltano"), "--environment", "dev", "run", *PIPELINE],
-                cwd=self.root,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-
-    def query(self, sql: str) -> list[tuple[t.Any, ...]]:
-        connection = connect_warehouse(self.home, "demo", read_only=True)
-        try:
-            return connection.execute(sql).fetchall()
-        finally:
-            connection.close()
+            return self.meltano_run(PIPELINE, {"TAP_STRIPE_API_URL": server.url, "TAP_STRIPE_API_KEY": DEMO_API_KEY}, timeout=600)
 
 
 @pytest.fixture(scope="module")
