@@ -200,7 +200,11 @@ class ProgressPaginator(BaseAPIPaginator[t.Any]):
             # A page seen earlier (A, B, A, ...) means the API cycles; next links would loop forever.
             digest = hashlib.sha256(repr(page).encode()).digest()
             if page and digest in self._seen_pages:
-                raise self._repeated_page_error(len(page))
+                msg = (
+                    f"Stream {self._stream_name!r}: page {self._page_count} returned the same {len(page)} record(s) as "
+                    "a page already read, so pagination would loop. Check the paginator options against the API's responses."
+                )
+                raise PaginationError(msg)
             self._seen_pages.add(digest)
             self._previous_page = page
         self._rows_read += len(records)

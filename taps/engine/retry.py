@@ -588,6 +588,15 @@ def _float_or_infinity(value: int | float | Decimal) -> float:
         return math.inf
 
 
+def streamed_retry_hint(element: t.Any, policy: ErrorPolicy) -> float | None:
+    """Return the longest delay an error element of a streamed answer states (its body path), or None."""
+    if not policy.retry_after_path:
+        return None
+    found = [_duration_seconds(value) for value in read_all(element, policy.retry_after_path)]
+    delays = [delay for delay in found if delay is not None]
+    return max(delays) if delays else None
+
+
 def _header_delay(value: str, date_header: str | None, now: datetime | None) -> float | None:
     """Parse Retry-After: delay seconds, or an HTTP date measured from the response's Date header."""
     seconds = _duration_seconds(value.strip())

@@ -13,7 +13,7 @@ import msgspec
 import requests
 from requests.auth import AuthBase
 from singer_sdk import RESTStream
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import BaseAPIPaginator
@@ -29,9 +29,11 @@ from taps.engine.retry import (
     PageTooLargeError,
     QuotaExhaustedError,
     RetryingStreamMixin,
+    ThrottledError,
     body_details,
     build_error_policy,
     halved_page_size,
+    streamed_retry_hint,
 )
 from taps.engine.templates import render, render_mapping, render_tree
 from taps.engine.transforms import FieldTransformError, is_time_zone
@@ -83,6 +85,7 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         self._duplicates = 0
         self._page_size: int | None = None
         self._days_outside_window = 0
+        self._current_window: dict[str, t.Any] = {}
         self._report_job = parse_report_job(spec.report_job) if spec.report_job else None
 
     @property
@@ -240,12 +243,27 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
                 raise FatalAPIError(msg)
             if "error" not in batch:
                 continue
-            details = body_details(batch, self.error_policy.safe_fields)
-            msg = f"Stream {self.name}: the answer from path {path} ended with an error after {index} batch(es) ({details})"
-            code = batch["error"].get("code") if isinstance(batch["error"], dict) else None
-            if code == 429 or (isinstance(code, int) and code >= 500):
-                raise RetriableAPIError(msg, response)
+            self._raise_streamed_error(batch, index, path, response)
+
+    def _raise_streamed_error(self, batch: dict[str, t.Any], index: int, path: str, response: requests.Response) -> t.NoReturn:
+        """Raise for an error element as for the same error sent with its HTTP status.
+
+        A retry delay longer than max_wait_seconds is a spent quota, 429 and 5xx
+        codes are retried (after the stated delay), and other codes are fatal.
+        """
+        details = body_details(batch, self.error_policy.safe_fields)
+        msg = f"Stream {self.name}: the answer from path {path} ended with an error after {index} batch(es) ({details})"
+        code = batch["error"].get("code") if isinstance(batch["error"], dict) else None
+        if not (code == 429 or (isinstance(code, int) and code >= 500)):
             raise FatalAPIError(msg)
+        hint = streamed_retry_hint(batch, self.error_policy)
+        if hint is not None and hint > self.error_policy.max_wait_seconds:
+            raise QuotaExhaustedError(
+                f"{msg}; the API requests a wait of {hint:.0f} s, longer than the stream's max_wait_seconds of "
+                f"{self.error_policy.max_wait_seconds:.0f} s, so the stream stopped with its bookmark unchanged. Run it again later.",
+                wait_hint=hint,
+            )
+        raise ThrottledError(msg, response, wait_hint=hint)
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
         """Yield the records of the body: report rows by their headers, else the declared selector."""
@@ -269,7 +287,8 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
                 "fields' paths in the declaration, or the breakdown the request asks for."
             )
             raise MissingKeyError(msg)
-        self._note_day_outside_window(shaped, context)
+        if self._outside_window(shaped):
+            self._days_outside_window += 1
         # Only reports compare row contents; other streams keep the first row of a re-read key.
         fingerprint = hash(msgspec.json.encode(shaped, order="sorted")) if self._is_daily_report else 0
         seen = self._seen_keys.get(key)
@@ -289,9 +308,9 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """Read every window, oldest first, then log one summary of dropped fields and duplicates.
 
-        A spent quota stops only this stream's current partition (one account):
-        its bookmark stays where it was, the other accounts and streams go on,
-        and the tap exits with an error at the end.
+        A spent quota or another fatal API error stops only this stream's current
+        partition (one account): its bookmark stays where it was, the other
+        accounts and streams go on, and the tap exits with an error at the end.
         """
         try:
             for window in self._windows(context):
@@ -301,10 +320,18 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
                     yield from self._records_through_jobs(window_context)
                 else:
                     yield from self._read_pages(window_context)
-        except QuotaExhaustedError as error:
+        except FatalAPIError as error:
+            # A spent quota or a refused account stops this partition only.
             self._stop_partition(context, str(error))
+        else:
+            self._finish_partition(context)
 
         self._log_summary()
+
+    def _finish_partition(self, context: Context | None) -> None:
+        """Promote a finished child partition's bookmark now, so a later failure cannot lose it."""
+        if self.spec.state_keys and context:
+            self.state_manager.finalize_state(self.get_context_state(context))
 
     def _stop_partition(self, context: Context | None, message: str) -> None:
         """Drop the partition's progress so its bookmark stays unchanged, and report the stop to the tap."""
@@ -313,19 +340,25 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         self.logger.error("%s", message)
         self._tap.note_stopped_stream(message)
 
-    def _note_day_outside_window(self, record: dict[str, t.Any], context: Context | None) -> None:
-        window = (context or {}).get(WINDOW_KEY) or {}
+    def _outside_window(self, record: dict[str, t.Any]) -> bool:
+        """Tell whether a report row is dated outside the day range it was requested for."""
+        window = self._current_window
         if not window.get("days") or self.replication_key is None:
-            return
+            return False
         day = str(record.get(self.replication_key) or "")[:10]
-        if day and not (window["start"] <= day <= window["end"]):
-            self._days_outside_window += 1
+        return bool(day) and not (window["start"] <= day <= window["end"])
+
+    def _increment_stream_state(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
+        """Advance the bookmark, except from report rows dated outside their requested days."""
+        if self._outside_window(latest_record):
+            return
+        super()._increment_stream_state(latest_record, context=context)
 
     def _log_summary(self) -> None:
         if self._days_outside_window:
             self.logger.warning(
                 "Stream %s: %d row(s) were dated outside the day range they were requested for; "
-                "the bookmark never moves past the account's today",
+                "they were kept, but the bookmark ignores them",
                 self.name,
                 self._days_outside_window,
             )
@@ -338,6 +371,8 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
 
     def _read_pages(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         self._paginator = None
+        # singer-sdk post-processes records with the partition's context, not this one.
+        self._current_window = (context or {}).get(WINDOW_KEY) or {}
         yield from super().get_records(context)
         if self._paginator is not None:
             self._paginator.reconcile(strict=self.spec.strict_totals)

@@ -48,7 +48,7 @@ def settings_schema(settings: t.Iterable[SettingSpec]) -> dict[str, t.Any]:
 
 
 class StreamsStoppedError(RuntimeError):
-    """Raised at the end of a sync when a spent quota stopped one or more stream partitions."""
+    """Raised at the end of a sync when an API error stopped one or more stream partitions."""
 
 
 class DeclarativeTap(Tap):
@@ -99,15 +99,15 @@ class DeclarativeTap(Tap):
         return catalog
 
     def note_stopped_stream(self, message: str) -> None:
-        """Record a stream partition that stopped on a spent quota; `sync_all` fails at its end."""
+        """Record a stream partition that stopped on an API error; `sync_all` fails at its end."""
         self._stopped_streams.append(message)
 
     def sync_all(self) -> None:
-        """Sync every stream, then fail if a quota stopped any of them, after the others finished."""
+        """Sync every stream, then fail if an API error stopped any partition, after the others finished."""
         super().sync_all()
         if self._stopped_streams:
             listing = "\n".join(f"  - {message}" for message in self._stopped_streams)
-            msg = f"{len(self._stopped_streams)} stream partition(s) stopped on a spent API quota:\n{listing}"
+            msg = f"{len(self._stopped_streams)} stream partition(s) stopped on an API error (a spent quota, a refused account, ...):\n{listing}"
             raise StreamsStoppedError(msg)
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:

@@ -876,5 +876,5 @@ def test_page_cycle_is_caught() -> None:
 
     pager.advance(response_of(page_a))
     pager.advance(response_of(page_b))
-    with pytest.raises(PaginationError, match="page 3 returned the same 2 record"):
+    with pytest.raises(PaginationError, match="page 3 returned the same 2 record\(s\) as a page already read"):
         pager.advance(response_of(page_a_again))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import typing as t
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ import responses
 from taps.engine.stream import DeclarativeStream
 from taps.facebook import TapFacebook
 from taps.google_ads import TapGoogleAds
-from tests.singer_run import catalog_selecting_all, records_of, run_tap
+from tests.singer_run import catalog_selecting_all, final_state, records_of, run_tap
 
 GOOGLE = "http://googleads.test"
 GOOGLE_CONFIG = {
@@ -244,3 +245,85 @@ def test_empty_customer_list_is_rejected() -> None:
     with pytest.raises(ConfigValidationError) as caught:
         run_tap(TapGoogleAds, {**GOOGLE_CONFIG, "customer_ids": []})
     assert "setting 'customer_ids' lists no values; add at least one" in caught.value.errors[0]
+
+
+def quota_element(delay: str) -> dict[str, t.Any]:
+    details = {"quotaErrorDetails": {"rateScope": "DEVELOPER", "retryDelay": delay}}
+    error = {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [{"errors": [{"errorCode": {"quotaError": "RESOURCE_EXHAUSTED"}, "details": details}]}]}
+    return {"error": error}
+
+
+def test_streamed_quota_error_with_long_delay_stops_the_account(frozen_clock: None) -> None:
+    from taps.engine.tap import StreamsStoppedError
+
+    with pytest.raises(StreamsStoppedError, match="requests a wait of 43200 s, longer than the stream's max_wait_seconds"):
+        run_google([{"results": []}, quota_element("43200s")])
+
+
+def test_streamed_throttle_with_short_delay_is_waited_out(frozen_clock: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(DeclarativeStream, "retry_sleep", staticmethod(waits.append))
+    row = {"customer": {"resourceName": "customers/1233213210"}, "segments": {"date": "2024-06-10"}, "metrics": {"clicks": "2"}}
+    answers = iter([[quota_element("3s")], [{"results": [row]}]])
+
+    messages = run_google_with(lambda: next(answers, [{"results": [row]}]))
+
+    assert waits[0] == 3.0
+    assert [r["clicks"] for r in records_of(messages, "customer_daily_metrics") if r["date"] == "2024-06-10"] == [2]
+
+
+@contextlib.contextmanager
+def google_routes(next_body: t.Callable[[], t.Any]) -> t.Iterator[None]:
+    """Serve customer 1233213210 (daily totals from `next_body`) and refuse customer 2222222222."""
+    normal = google_answer(no_results_batch())
+
+    def answer(request: t.Any) -> tuple[int, dict[str, str], str]:
+        if " FROM customer WHERE " in json.loads(request.body)["query"]:
+            return 200, {"Content-Type": "application/json"}, json.dumps(next_body())
+        return normal(request)
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.POST, f"{GOOGLE}/token", json={"access_token": "access-fixture", "expires_in": 3600})
+        mock.add_callback(responses.POST, f"{GOOGLE}/v26/customers/1233213210/googleAds:searchStream", callback=answer)
+        mock.add(
+            responses.POST,
+            f"{GOOGLE}/v26/customers/2222222222/googleAds:searchStream",
+            status=403,
+            json={"error": {"code": 403, "status": "PERMISSION_DENIED"}},
+        )
+        yield
+
+
+def run_google_with(next_body: t.Callable[[], t.Any]) -> list[dict[str, t.Any]]:
+    with google_routes(next_body):
+        return run_tap(TapGoogleAds, GOOGLE_CONFIG)
+
+
+def test_refused_account_keeps_the_other_accounts_bookmarks(frozen_clock: None) -> None:
+    from taps.engine.tap import StreamsStoppedError
+    from tests.singer_run import captured_stdout, final_state, parse_messages
+
+    row = {"customer": {"resourceName": "customers/1233213210"}, "segments": {"date": "2024-06-10"}, "metrics": {"clicks": "2"}}
+    config = {**GOOGLE_CONFIG, "customer_ids": ["123-321-3210", "222-222-2222"]}
+    with google_routes(lambda: [{"results": [row]}]), captured_stdout() as raw:
+        tap = TapGoogleAds(config=config, parse_env_config=False)
+        with pytest.raises(StreamsStoppedError, match="HTTP 403"):
+            tap.sync_all()
+
+    state = final_state(parse_messages(raw.getvalue()))
+    partitions = state["bookmarks"]["customer_daily_metrics"]["partitions"]
+    assert [(p["context"], p.get("replication_key_value")) for p in partitions] == [({"customer_id": 1233213210}, "2024-06-10")]
+
+
+def test_row_after_its_window_never_becomes_the_bookmark(frozen_clock: None, caplog: pytest.LogCaptureFixture) -> None:
+    rows = [
+        {"customer": {"resourceName": "customers/1233213210"}, "segments": {"date": "2024-06-09"}, "metrics": {"clicks": "1"}},
+        {"customer": {"resourceName": "customers/1233213210"}, "segments": {"date": "2030-01-01"}, "metrics": {"clicks": "1"}},
+    ]
+
+    messages = run_google_with(lambda: [{"results": rows}])
+
+    partitions = final_state(messages)["bookmarks"]["customer_daily_metrics"]["partitions"]
+    assert partitions[0]["replication_key_value"] == "2024-06-09"
+    assert "1 row(s) were dated outside the day range they were requested for" in caplog.text
+    assert len(records_of(messages, "customer_daily_metrics")) == 2
