@@ -221,13 +221,13 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         return {"context": plain, "window": dict(context.get(WINDOW_KEY) or {})}
 
     def validate_response(self, response: requests.Response) -> None:
-        """Apply the error policy, then check a streamed answer batch by batch."""
+        """Apply the error policy, then check a streamed response batch by batch."""
         super().validate_response(response)
         if self.spec.paginator.type == "batches":
             self._check_batches(response)
 
     def _check_batches(self, response: requests.Response) -> None:
-        """Raise for an answer that is not an array of batch objects, or whose stream ended with an error.
+        """Raise for a response that is not an array of batch objects, or whose stream ended with an error.
 
         Google Ads streams over REST put a failure that happens mid-stream into
         the array, after the batches already sent, with HTTP 200.
@@ -235,11 +235,11 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         path = urlparse(response.url).path
         body = response_json(response)
         if not isinstance(body, list):
-            msg = f"Stream {self.name}: the answer from path {path} is not a JSON array of batches; check api_url and api_version."
+            msg = f"Stream {self.name}: the response from path {path} is not a JSON array of batches; check api_url and api_version."
             raise FatalAPIError(msg)
         for index, batch in enumerate(body):
             if not isinstance(batch, dict):
-                msg = f"Stream {self.name}: element {index} of the answer from path {path} is not a batch object."
+                msg = f"Stream {self.name}: element {index} of the response from path {path} is not a batch object."
                 raise FatalAPIError(msg)
             if "error" not in batch:
                 continue
@@ -252,7 +252,7 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
         codes are retried (after the stated delay), and other codes are fatal.
         """
         details = body_details(batch, self.error_policy.safe_fields)
-        msg = f"Stream {self.name}: the answer from path {path} ended with an error after {index} batch(es) ({details})"
+        msg = f"Stream {self.name}: the response from path {path} ended with an error after {index} batch(es) ({details})"
         code = batch["error"].get("code") if isinstance(batch["error"], dict) else None
         if not (code == 429 or (isinstance(code, int) and code >= 500)):
             raise FatalAPIError(msg)
