@@ -200,11 +200,11 @@ def test_throttled_requests_are_retried(synced: dict[str, t.Any]) -> None:
     assert google.get("search_stream", {}).get("failed", 0) == 0
 
 
-def test_no_audience_name_or_token_on_disk_or_in_logs(synced: dict[str, t.Any]) -> None:
+def test_no_audience_name_or_token_leaks(synced: dict[str, t.Any]) -> None:
     pipeline: AdsPipeline = synced["pipeline"]
     needles = {value for value in synced["second_world"].personal_values() if len(value) >= 6}
     assert needles
-    # meltano.yml holds the sandbox's demo token by design; what a run writes must not.
+    # meltano.yml contains the sandbox's demo token by design, but what a run writes must not.
     written = [path for folder in (".spendlake", ".meltano") for path in (pipeline.root / folder).rglob("*") if path.is_file()]
     assert len(written) > 10
 

@@ -97,8 +97,11 @@ def test_google_ads_empty_batch_means_no_rows(frozen_clock: None) -> None:
 
 
 def meta_routes(mock: responses.RequestsMock, fixtures: Path, insights: dict[str, t.Any]) -> None:
-    """Serve the entity fixtures, and the insights fixture to the product stream (or, with no
-    `_serve` marker, to the unbroken ads_insights stream); every other job has no rows."""
+    """Serve the entity fixtures and the insights fixture.
+
+    The insights fixture goes to the product stream, or to the unbroken
+    ads_insights stream when the `_serve` marker is absent. Every other job
+    has no rows."""
     folder = fixtures / "facebook"
     account = {"account_id": "798085168510957", "name": "Porsche Riverside", "currency": "USD", "timezone_name": "America/Los_Angeles", "id": "act_798085168510957"}
     mock.add(responses.GET, f"{META}/v26.0/act_798085168510957", json=account)
@@ -140,7 +143,8 @@ def test_meta_payloads_parse(fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
     assert "targeting" not in adset
     ad = records_of(messages, "ads")[0]
     assert ad["creative_id"] == "23853666124230398"
-    assert "targeting" not in ad and "tracking_specs" not in ad
+    assert "targeting" not in ad
+    assert "tracking_specs" not in ad
 
     # The product breakdown stream keeps both rows of one ad and day: they differ only in product_id.
     products = records_of(messages, "ads_insights_product")
@@ -160,7 +164,7 @@ def test_meta_payloads_parse(fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
     assert time_range == {"since": "2023-06-01", "until": "2023-06-02"}  # today in Los Angeles is 2 June
 
 
-def test_meta_report_without_the_breakdown_in_its_key_fails(fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_meta_key_without_breakdown_fails(fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows that differ only in a breakdown must never collapse into one silently."""
     monkeypatch.setattr(DeclarativeStream, "clock", staticmethod(lambda: datetime(2023, 6, 2, 12, tzinfo=UTC)))
     insights = json.loads((fixtures_dir / "facebook" / "airbyte_ads_insights_action_product_id.json").read_text())
@@ -171,7 +175,7 @@ def test_meta_report_without_the_breakdown_in_its_key_fails(fixtures_dir: Path, 
 
 
 def stream_answer(body: t.Any) -> t.Callable[[t.Any], tuple[int, dict[str, str], str]]:
-    """Answer the customer query normally and every daily query with `body`."""
+    """Serve the customer query normally and every daily query with `body`."""
     normal = google_answer(no_results_batch())
 
     def answer(request: t.Any) -> tuple[int, dict[str, str], str]:
@@ -253,7 +257,7 @@ def quota_element(delay: str) -> dict[str, t.Any]:
     return {"error": error}
 
 
-def test_streamed_quota_error_with_long_delay_stops_the_account(frozen_clock: None) -> None:
+def test_streamed_long_quota_stops_account(frozen_clock: None) -> None:
     from taps.engine.tap import StreamsStoppedError
 
     with pytest.raises(StreamsStoppedError, match="requests a wait of 43200 s, longer than the stream's max_wait_seconds"):

@@ -113,7 +113,7 @@ def test_rows_differing_only_in_country_stay_apart(server: SandboxServer) -> Non
     assert len({(row["account_id"], row["ad_id"], row["date_start"], row["country"]) for row in rows}) == len(rows)
 
 
-def test_empty_insights_page_with_next_link_ends_the_stream(server: SandboxServer) -> None:
+def test_empty_page_with_next_link_ends(server: SandboxServer) -> None:
     world = AdsWorld(SEED, int(NOW.timestamp()))
     day = date(2026, 12, 1)
     rows_that_day = sum(1 for row in world.meta_ad_days(EU) if row.day == day)
@@ -141,7 +141,7 @@ def only_streams(config: dict[str, t.Any], names: set[str]) -> dict[str, t.Any]:
     return catalog
 
 
-def test_spent_quota_stops_one_account_and_not_the_others(server: SandboxServer) -> None:
+def test_spent_quota_stops_one_account(server: SandboxServer) -> None:
     config = google_config(server, customer_ids=[US, "999-000-1112"], start_date="2026-11-20T00:00:00Z")
     before = server.google_ads_session.counts().get("search_stream", {}).get("quota_exhausted", 0)
 
@@ -177,7 +177,7 @@ def facebook_with_long_jobs(stall_polls: int) -> type:
     return build_tap_class(parse_declaration(document))
 
 
-def test_failed_and_stalled_jobs_are_split_until_they_finish(server: SandboxServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_failed_and_stalled_jobs_split(server: SandboxServer, caplog: pytest.LogCaptureFixture) -> None:
     world = AdsWorld(SEED, int(NOW.timestamp()))
     tap_class = facebook_with_long_jobs(stall_polls=3)
     config = meta_config(server)
