@@ -17,6 +17,7 @@ from taps.engine.declaration import SettingSpec, SourceSpec, StreamSpec, load_de
 from taps.engine.fields import annotate_schema
 from spendlake.singer_io import BufferedMsgSpecWriter
 from taps.engine.stream import DeclarativeStream
+from spendlake.state_marker import STATE_MARKER
 
 
 SUNSET_WARNING_DAYS = 30
@@ -97,6 +98,12 @@ class DeclarativeTap(Tap):
             if spec is not None:
                 entry["schema"] = annotate_schema(entry["schema"], spec)
         return catalog
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Load bookmarks, and keep the warehouse marker the target puts into state."""
+        super().load_state(state)
+        if STATE_MARKER in state:
+            self.state[STATE_MARKER] = state[STATE_MARKER]
 
     def note_stopped_stream(self, message: str) -> None:
         """Record a stream partition that stopped on an API error; `sync_all` fails at its end."""

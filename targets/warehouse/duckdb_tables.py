@@ -41,13 +41,23 @@ class WarehouseWriter:
         self._lock = threading.Lock()
 
     def ensure_ledger(self) -> None:
-        """Create `_spendlake.loads` if it does not exist."""
+        """Create `_spendlake.loads` and the warehouse's identity row if they do not exist."""
         with self._lock:
             self._connection.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{LEDGER_SCHEMA}")
             self._connection.execute(
                 f"CREATE TABLE IF NOT EXISTS {self._ledger_name()} ("
                 "loaded_at TIMESTAMPTZ, source VARCHAR, stream VARCHAR, rows BIGINT, parquet_file VARCHAR)"
             )
+            identity = f"{ALIAS}.{LEDGER_SCHEMA}.warehouse"
+            self._connection.execute(f"CREATE TABLE IF NOT EXISTS {identity} (id VARCHAR, created_at TIMESTAMPTZ)")
+            if self._connection.execute(f"SELECT count(*) FROM {identity}").fetchone()[0] == 0:  # noqa: S608
+                self._connection.execute(f"INSERT INTO {identity} VALUES (?, now())", [uuid.uuid4().hex])  # noqa: S608
+
+    def warehouse_id(self) -> str:
+        """Return the id this warehouse was given when it was created; a replaced warehouse has a new one."""
+        with self._lock:
+            row = self._connection.execute(f"SELECT id FROM {ALIAS}.{LEDGER_SCHEMA}.warehouse LIMIT 1").fetchone()  # noqa: S608
+        return str(row[0])
 
     def ensure_table(self, layout: StreamLayout) -> None:
         """Create the stream's table, or add the columns a later SCHEMA message declares.

@@ -30,6 +30,7 @@ class WarehouseSession:
         self.writer = WarehouseWriter(self._connection, source)
         try:
             self.writer.ensure_ledger()
+            self.warehouse_id = self.writer.warehouse_id()
         except BaseException:
             self._connection.close()
             raise

@@ -12,6 +12,7 @@ from singer_sdk.target_base import Target
 from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
 from spendlake.singer_io import SafeMsgSpecReader
 from targets.warehouse.session import WarehouseSession
+from spendlake.state_marker import STATE_MARKER, check_state_marker
 from targets.warehouse.sink import WarehouseSink
 
 if t.TYPE_CHECKING:
@@ -114,6 +115,19 @@ class TargetWarehouse(Target):
                 home = spendlake_home(self.config.get("home"))
                 self._session = WarehouseSession(home, self.config["tenant"], self.config["source"])
             return self._session
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        """Check the state belongs to this warehouse, then mark it with the warehouse's id.
+
+        Bookmarks saved for another warehouse (one since deleted or replaced)
+        would make the taps resume where that one stopped and leave a gap here.
+        """
+        value = message_dict.get("value")
+        if isinstance(value, dict):
+            session = self.warehouse_session()
+            check_state_marker(value, session.warehouse_id, session.tenant)
+            message_dict = {**message_dict, "value": {**value, STATE_MARKER: {"warehouse_id": session.warehouse_id}}}
+        super()._process_state_message(message_dict)
 
     def process_endofpipe(self) -> None:
         """Drain all sinks (which writes the final STATE), then checkpoint and close the database."""

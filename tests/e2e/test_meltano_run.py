@@ -6,9 +6,11 @@ The ad platforms have their own end-to-end module, so this one runs Stripe alone
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import typing as t
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -176,3 +178,24 @@ def test_parquet_files_need_keys(synced: dict[str, t.Any]) -> None:
     with pytest.raises(Exception, match="(?i)encrypt|decrypt|key"):
         pq.read_table(files[0])
     assert files[0].read_bytes()[:4] == b"PARE"
+
+
+def test_replaced_warehouse_with_old_bookmarks_stops(tmp_path: Path) -> None:
+    """Deleting the warehouse but not the state must not resume from the old bookmarks."""
+    home = tmp_path / "project" / ".spendlake"
+    pipeline = Pipeline(tmp_path / "project", home)
+    world = StripeWorld(SEED, ANCHOR)
+    first = pipeline.run(world)
+    assert first.returncode == 0, first.stderr[-4000:]
+
+    shutil.rmtree(home / "warehouse")
+    second = pipeline.run(world)
+
+    assert second.returncode != 0
+    assert "were saved for warehouse" in second.stderr
+    assert "Clear the pipeline state" in second.stderr
+
+    shutil.rmtree(home / "state")
+    third = pipeline.run(world)
+    assert third.returncode == 0, third.stderr[-4000:]
+    assert pipeline.query("select count(*) from stripe.charges")[0][0] == world.count("charges")

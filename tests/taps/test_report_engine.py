@@ -275,3 +275,12 @@ def test_day_windows_without_any_start_fail_clearly() -> None:
     with pytest.raises(ConfigValidationError) as caught:
         run_reports(FakeReportAPI(), declaration)
     assert "no bookmark and no start date" in caught.value.errors[0]
+
+
+def test_warehouse_marker_in_state_is_carried_through() -> None:
+    marker = {"warehouse_id": "5" * 32}
+    state = {"bookmarks": {}, "spendlake_warehouse": marker}
+
+    messages = run_reports(FakeReportAPI(), state=state)
+
+    assert final_state(messages)["spendlake_warehouse"] == marker

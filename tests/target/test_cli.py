@@ -39,9 +39,9 @@ def test_cli_loads_and_writes_state(home: Path, tmp_path: Path) -> None:
     result = _run(tmp_path, target_config(home), singer_text(messages, home))
 
     assert result.returncode == 0, result.stderr
-    assert [json.loads(line) for line in result.stdout.splitlines()] == [
-        {"bookmarks": {"customers": {"replication_key_value": "2024-01-01"}}}
-    ]
+    [state] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert state["bookmarks"] == {"customers": {"replication_key_value": "2024-01-01"}}
+    assert state["spendlake_warehouse"]["warehouse_id"] == query(home, "SELECT id FROM _spendlake.warehouse")[0][0]
     assert query(home, "SELECT id, email_hash FROM stripe.customers") == [(1, "h1")]
 
 

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from targets.warehouse import TargetWarehouse
+from spendlake.state_marker import StateMismatchError
 from targets.warehouse.errors import RecordTypeError
 from .support import (
     query,
     record_message,
     run_target,
+    run_target_expecting_error,
     schema_message,
     singer_text,
     state_message,
@@ -37,7 +39,7 @@ def test_state_follows_committed_records(home: Path) -> None:
         ],
     )
 
-    assert states == [{"bookmarks": {"ads": 1}}]
+    assert [state["bookmarks"] for state in states] == [{"ads": 1}]
     assert query(home, "SELECT id FROM stripe.ads ORDER BY id") == [(1,), (2,)]
 
 
@@ -55,7 +57,7 @@ def test_latest_state_written_once_at_end(home: Path) -> None:
     )
 
     # Full sinks drain one at a time without writing state; state is written when all sinks drain.
-    assert states == [{"bookmarks": {"ads": 2}}]
+    assert [state["bookmarks"] for state in states] == [{"ads": 2}]
     assert query(home, "SELECT count(*) FROM _spendlake.loads") == [(2,)]
 
 
@@ -96,3 +98,30 @@ def test_committed_rows_kept_when_later_batch_fails(home: Path, capsys: pytest.C
     # so a rerun re-reads from the previous bookmark and the upsert absorbs the repeat.
     assert capsys.readouterr().out == ""
     assert query(home, "SELECT id FROM stripe.ads") == [(1,)]
+
+
+def test_state_carries_the_warehouse_id(home: Path) -> None:
+    states = run_target(home, [schema_message("ads", PROPERTIES), clicks(1), state_message({"bookmarks": {"ads": 1}})])
+
+    [warehouse_id] = query(home, "SELECT id FROM _spendlake.warehouse")[0]
+    assert states == [{"bookmarks": {"ads": 1}, "spendlake_warehouse": {"warehouse_id": warehouse_id}}]
+    assert len(warehouse_id) == 32
+
+
+def test_state_of_another_warehouse_is_rejected(home: Path) -> None:
+    run_target(home, [schema_message("ads", PROPERTIES), clicks(1)])
+    foreign = {"bookmarks": {"ads": 9}, "spendlake_warehouse": {"warehouse_id": "0" * 32}}
+
+    error = run_target_expecting_error(home, [schema_message("ads", PROPERTIES), clicks(2), state_message(foreign)])
+
+    assert isinstance(error, StateMismatchError)
+    assert f"saved for warehouse {'0' * 32} of tenant" in str(error)
+    assert "Clear the pipeline state" in str(error)
+
+
+def test_state_of_this_warehouse_passes(home: Path) -> None:
+    [first] = run_target(home, [schema_message("ads", PROPERTIES), clicks(1), state_message({"bookmarks": {"ads": 1}})])
+
+    states = run_target(home, [schema_message("ads", PROPERTIES), clicks(2), state_message({**first, "bookmarks": {"ads": 2}})])
+
+    assert states == [{**first, "bookmarks": {"ads": 2}}]
