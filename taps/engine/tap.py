@@ -67,6 +67,14 @@ class DeclarativeTap(Tap):
         capability for capability in Tap.capabilities if capability not in UNSAFE_CAPABILITIES
     ]
 
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict[str, t.Any]) -> None:
+        """Add none of singer-sdk's built-in settings: batch, stream maps and flattening are off.
+
+        singer-sdk 0.54 appends the stream-map and flattening settings by the
+        base class's capabilities, so `--about` would list settings a sync rejects.
+        """
+
     def source_authenticator(self) -> AuthBase:
         """Return the one authenticator of this tap, built on first use from the declared auth."""
         with self._authenticator_lock:

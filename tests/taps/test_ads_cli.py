@@ -46,6 +46,8 @@ def test_about_lists_capabilities_and_secrets(tap: str) -> None:
     assert "batch" not in about["capabilities"]
     secrets = {name for name, prop in about["settings"]["properties"].items() if prop.get("secret")}
     assert secrets == TAPS[tap][2]
+    # Stream maps and flattening are rejected at sync, so --about must not offer them.
+    assert {"stream_maps", "stream_map_config", "flattening_enabled"}.isdisjoint(about["settings"]["properties"])
 
 
 @pytest.mark.parametrize("tap", sorted(TAPS))
