@@ -875,7 +875,7 @@ class RetryingStreamMixin:
 
     def _quota_text(self, message: str, decision: Decision) -> str:
         if decision.over_wait_limit and decision.wait_hint is not None:
-            return _wait_too_long_message(message, decision.wait_hint, self.error_policy.max_wait_seconds)
+            return wait_too_long_message(message, decision.wait_hint, self.error_policy.max_wait_seconds)
         return _quota_message(message, decision.wait_hint)
 
     def response_error_message(self, response: requests.Response) -> str:
@@ -943,7 +943,8 @@ def _quota_message(message: str, wait_hint: float | None) -> str:
     return f"{text}. Run it again after the quota resets."
 
 
-def _wait_too_long_message(message: str, wait_hint: float, max_wait_seconds: float) -> str:
+def wait_too_long_message(message: str, wait_hint: float, max_wait_seconds: float) -> str:
+    """Describe a stop because the API requests a longer wait than the stream allows."""
     return (
         f"{message}; the API requests a wait of {_format_number(wait_hint)} s, longer than the stream's "
         f"max_wait_seconds of {_format_number(max_wait_seconds)} s, so the stream stopped with its bookmark "

@@ -34,6 +34,7 @@ from taps.engine.retry import (
     build_error_policy,
     halved_page_size,
     streamed_retry_hint,
+    wait_too_long_message,
 )
 from taps.engine.templates import render, render_mapping, render_tree
 from taps.engine.transforms import FieldTransformError, is_time_zone
@@ -258,11 +259,7 @@ class DeclarativeStream(RetryingStreamMixin, RESTStream[t.Any]):
             raise FatalAPIError(msg)
         hint = streamed_retry_hint(batch, self.error_policy)
         if hint is not None and hint > self.error_policy.max_wait_seconds:
-            raise QuotaExhaustedError(
-                f"{msg}; the API requests a wait of {hint:.0f} s, longer than the stream's max_wait_seconds of "
-                f"{self.error_policy.max_wait_seconds:.0f} s, so the stream stopped with its bookmark unchanged. Run it again later.",
-                wait_hint=hint,
-            )
+            raise QuotaExhaustedError(wait_too_long_message(msg, hint, self.error_policy.max_wait_seconds), wait_hint=hint)
         raise ThrottledError(msg, response, wait_hint=hint)
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
