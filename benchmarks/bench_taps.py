@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/bench_taps.py [rows] [repeats]
 
-The tap reads one searchStream answer of `rows` ad-day results (served by
+The tap reads one searchStream response of `rows` ad-day results (served by
 `responses`, so no socket is involved) and writes Singer RECORD lines to an
 in-memory buffer. The baseline decodes the same body with msgspec and encodes
 one RECORD line per result. The ratio shows what the declarative engine costs
@@ -45,7 +45,7 @@ CONFIG = {
 
 
 def search_stream_body(rows: int) -> bytes:
-    """Build one searchStream answer: batches of 10,000 ad-day results over 30 days."""
+    """Build one searchStream response body: batches of 10,000 ad-day results over 30 days."""
     results = []
     for index in range(rows):
         day = (TODAY - timedelta(days=index % 30)).date().isoformat()

@@ -9,11 +9,14 @@ v25.0 and v26.0 it serves:
 - `POST act_{id}/insights`, `GET {report_run_id}` and `GET {report_run_id}/insights`: async
   report jobs.
 
-It keeps the real API's quirks that taps must survive: throttling returned as HTTP 400 with a
-code in the body, "reduce the amount of data" (HTTP 500) for insights pages over 100 rows, a
-`paging.next` link on an empty page when rows end exactly on a page boundary, and report jobs
-that fail or stall on a schedule. A `MetaSession` holds the request counter that drives the
-throttle schedule, the report jobs and counters for tests.
+It keeps the real API's quirks that taps must survive:
+- throttling returned as HTTP 400 with a code in the body;
+- "reduce the amount of data" (HTTP 500) for insights pages over 100 rows;
+- a `paging.next` link on an empty page when rows end exactly on a page boundary;
+- report jobs that fail or stall on a schedule.
+
+A `MetaSession` contains the request counter that drives the throttle schedule, the report
+jobs and the response counts for tests.
 """
 
 from __future__ import annotations

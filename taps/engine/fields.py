@@ -86,13 +86,13 @@ def _shape_item(element: t.Any, spec: FieldSpec) -> t.Any:
     if not isinstance(element, t.Mapping):
         msg = f"Field {spec.name!r}: expected an array of objects, got an element of type {type(element).__name__}."
         raise FieldTransformError(msg)
-    kept: dict[str, t.Any] = {}
+    shaped_item: dict[str, t.Any] = {}
     for item in spec.items or ():
         value = element.get(item.path[0], _MISSING)
         if value is _MISSING:
             continue
-        kept[item.path[0]] = TRANSFORMS[item.transform](value, item) if item.transform else value
-    return kept
+        shaped_item[item.path[0]] = TRANSFORMS[item.transform](value, item) if item.transform else value
+    return shaped_item
 
 
 class RecordShaper:

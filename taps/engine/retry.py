@@ -421,7 +421,9 @@ def build_error_policy(section: t.Mapping[str, t.Any] | None) -> ErrorPolicy:
             HeaderDelay(header=item["header"], path=item["path"], unit=item.get("unit", "seconds"))
             for item in retry_after.get("header_json", ())
         ),
-        usage_headers=tuple(UsageHeader(header=item["header"], paths=tuple(item["paths"])) for item in usage.get("headers", ())),
+        usage_headers=tuple(
+            UsageHeader(header=item["header"], paths=tuple(item["paths"])) for item in usage.get("headers", ())
+        ),
         usage_threshold_percent=float(usage.get("threshold_percent", 90)),
         usage_pause_seconds=float(usage.get("pause_seconds", 60)),
         max_tries=section.get("max_tries", 6),
@@ -589,7 +591,7 @@ def _float_or_infinity(value: int | float | Decimal) -> float:
 
 
 def streamed_retry_hint(element: t.Any, policy: ErrorPolicy) -> float | None:
-    """Return the longest delay an error element of a streamed answer states (its body path), or None."""
+    """Return the longest delay that an error element of a streamed response states at the body path, or None."""
     if not policy.retry_after_path:
         return None
     found = [_duration_seconds(value) for value in read_all(element, policy.retry_after_path)]

@@ -538,7 +538,8 @@ def test_status_filters_and_order(world: AdsWorld) -> None:
 
 def like_regex(pattern: str) -> re.Pattern[str]:
     """Translate a LIKE pattern to a regular expression, which is slow but obviously right."""
-    parts = [".*" if char == "%" else "." if char == "_" else re.escape(char) for char in pattern]
+    wildcards = {"%": ".*", "_": "."}
+    parts = [wildcards.get(char, re.escape(char)) for char in pattern]
     return re.compile("".join(parts), re.DOTALL)
 
 

@@ -253,7 +253,8 @@ def test_empty_customer_list_is_rejected() -> None:
 
 def quota_element(delay: str) -> dict[str, t.Any]:
     details = {"quotaErrorDetails": {"rateScope": "DEVELOPER", "retryDelay": delay}}
-    error = {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [{"errors": [{"errorCode": {"quotaError": "RESOURCE_EXHAUSTED"}, "details": details}]}]}
+    failure = {"errorCode": {"quotaError": "RESOURCE_EXHAUSTED"}, "details": details}
+    error = {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [{"errors": [failure]}]}
     return {"error": error}
 
 

@@ -67,7 +67,7 @@ def test_expired_bookmark_restarts_at_the_horizon_when_declared() -> None:
     assert windows == [DateWindow(date(2026, 11, 25), date(2026, 12, 4))]
 
 
-def test_start_before_the_retention_horizon_starts_at_the_horizon(caplog: pytest.LogCaptureFixture) -> None:
+def test_old_start_moves_to_horizon(caplog: pytest.LogCaptureFixture) -> None:
     windows = plan(start=date(2020, 1, 1), retention_days=10)
 
     assert windows[0].since == date(2026, 11, 25)

@@ -150,7 +150,7 @@ def test_bookmark_per_account_and_lookback() -> None:
     assert all(set(p["context"]) == {"account_id"} for p in partitions)
 
 
-def test_omitted_values_take_their_default_and_list_items_are_typed() -> None:
+def test_defaults_and_typed_list_items() -> None:
     row = {"account_id": "11", "day": "2026-12-05", "country": "NZ", "actions": [{"action_type": "purchase", "7d_click": "2.5", "28d_view": "9"}]}
     messages = run_reports(FakeReportAPI(rows={"11": [row]}))
 
@@ -159,7 +159,7 @@ def test_omitted_values_take_their_default_and_list_items_are_typed() -> None:
     assert record["actions"] == [{"action_type": "purchase", "7d_click": 2.5}]
 
 
-def test_rows_differing_only_in_a_breakdown_stay_two_rows() -> None:
+def test_breakdown_rows_stay_apart() -> None:
     rows = [
         {"account_id": "11", "day": "2026-12-05", "country": "NZ", "clicks": "4"},
         {"account_id": "11", "day": "2026-12-05", "country": "AU", "clicks": "1"},
@@ -169,7 +169,7 @@ def test_rows_differing_only_in_a_breakdown_stay_two_rows() -> None:
     assert sorted(r["country"] for r in records_of(messages, "daily")) == ["AU", "NZ"]
 
 
-def test_page_size_is_halved_until_the_api_accepts_it(caplog: pytest.LogCaptureFixture) -> None:
+def test_page_size_halved_until_accepted(caplog: pytest.LogCaptureFixture) -> None:
     api = FakeReportAPI(rows={"11": [{"account_id": "11", "day": "2026-12-05", "country": "NZ"}]}, max_limit=30)
 
     with caplog.at_level(logging.WARNING):
