@@ -1,8 +1,9 @@
 """Local HTTP server for the API emulators, and the state that makes each run see new data.
 
 The server binds only to loopback addresses and routes each request by its path: Google Ads
-(`/google/...` and `/vNN/customers/...:method`), the Meta Graph API (`/vNN.N/...`), the toy
-API (`/toy/...`) and Stripe (everything else). `SandboxState` (seed, anchor, ticks) lives in
+(`/google/...` and `/vNN/customers/...:method`), Google Analytics 4 (`/ga4/...` and
+`/v1beta/properties/...`), the Meta Graph API (`/vNN.N/...`), the toy
+API (`/toy/...`), Magento (`/rest/...`) and Stripe (everything else). `SandboxState` (seed, anchor, ticks) lives in
 `<folder>/state.json`. Every `load_or_create_state` call after the first appends a tick at the
 current time, so each start of the sandbox adds a batch of new objects to the world.
 """
@@ -26,11 +27,15 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from sandbox import google_ads_api, meta_api
+from sandbox import ga4_api, google_ads_api, magento_api, meta_api
 from sandbox.ads_data import AdsWorld
+from sandbox.ga4_api import GA4Session, handle_ga4_request
+from sandbox.ga4_data import GA4World
 from sandbox.google_ads_api import GoogleAdsSession, handle_google_ads_request
 from sandbox.meta_api import MetaSession, handle_meta_request
 from sandbox.stripe_api import DEMO_API_KEY, handle_request
+from sandbox.magento_api import MagentoSession, handle_magento_request
+from sandbox.magento_data import MagentoWorld
 from sandbox.toy_api import handle_toy_request
 from sandbox.stripe_data import StripeWorld
 
@@ -38,7 +43,7 @@ DEFAULT_SEED = 20260826
 STATE_FILE_NAME = "state.json"
 STATE_FORMAT_VERSION = 1
 
-# Only the Google Ads and Meta routes use request bodies. A larger body is not read, so the
+# Only the Google Ads, Meta and GA4 routes use request bodies. A larger body is not read, so the
 # connection closes after the response, which is 413 on those routes.
 MAX_BODY_BYTES = 1 << 20
 # Seconds an idle keep-alive connection may hold a handler thread.
@@ -208,7 +213,11 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
                 b'"The sandbox failed to handle the request; see the sandbox log."}}'
             )
 
-        self.send_response(status)
+        # An emulator may state its own clock in `Date` (Stripe's world time); others get the real time.
+        self.send_response_only(status)
+        self.send_header("Server", self.version_string())
+        if not any(name.lower() == "date" for name in headers):
+            self.send_header("Date", self.date_time_string())
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
@@ -219,6 +228,11 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
 
     def _respond(self, path: str, query: str, request_body: bytes | None) -> tuple[int, dict[str, str], bytes]:
         server = self.server
+        if ga4_api.handles_path(path):
+            if request_body is None:
+                logger.info("Rejected %s %s: body over %d bytes", self.command, path, MAX_BODY_BYTES)
+                return _body_too_large()
+            return handle_ga4_request(server.ga4_world(), server.ga4_session, self.command, path, query, self.headers, request_body)
         google_ads = google_ads_api.handles_path(path)
         if google_ads or meta_api.handles_path(path):
             if request_body is None:
@@ -230,6 +244,10 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
                 )
             return handle_meta_request(
                 server.ads_world, server.meta_session, self.command, path, query, self.headers, request_body
+            )
+        if magento_api.handles_path(path):
+            return handle_magento_request(
+                server.magento_world(), server.magento_session, self.command, path, query, self.headers, request_body
             )
         if path.startswith("/toy/"):
             return handle_toy_request(server.world, self.command, path, query, self.headers)
@@ -274,7 +292,28 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
         self.ads_world = ads_world
         self.google_ads_session = GoogleAdsSession()
         self.meta_session = MetaSession()
+        # Input limits on, as a store that enables them: page sizes above 300 get HTTP 400.
+        self.magento_session = MagentoSession(input_limits=True)
+        self._magento_world: MagentoWorld | None = None
+        self._magento_lock = threading.Lock()
+        self.ga4_session = GA4Session()
+        self._ga4_world: GA4World | None = None
+        self._ga4_lock = threading.Lock()
         super().__init__(address, _SandboxRequestHandler)
+
+    def ga4_world(self) -> GA4World:
+        """Return the GA4 world of the same seed, anchor and ticks, built on the first GA4 request."""
+        with self._ga4_lock:
+            if self._ga4_world is None:
+                self._ga4_world = GA4World(self.world.seed, self.world.anchor, self.world.ticks)
+            return self._ga4_world
+
+    def magento_world(self) -> MagentoWorld:
+        """Return the Magento world of the same seed, anchor and ticks, built on the first Magento request."""
+        with self._magento_lock:
+            if self._magento_world is None:
+                self._magento_world = MagentoWorld(self.world.seed, self.world.anchor, self.world.ticks)
+            return self._magento_world
 
     def server_bind(self) -> None:
         """Bind without `HTTPServer.server_bind`, whose `getfqdn` call can send a DNS query."""
@@ -292,6 +331,7 @@ class SandboxServer:
         # Per-server state of the ad platform emulators, for tests that count requests.
         self.google_ads_session = httpd.google_ads_session
         self.meta_session = httpd.meta_session
+        self.ga4_session = httpd.ga4_session
         self.port: int = httpd.server_address[1]
         url_host = f"[{host}]" if ":" in host else host
         self.url = f"http://{url_host}:{self.port}"

@@ -1,15 +1,17 @@
 """Stripe-shaped HTTP responses for a `StripeWorld`, as a pure function of the request.
 
 `handle_request` takes no socket, so tests can drive it through `responses` callbacks and
-`sandbox.server` only adapts it to `http.server`. It serves `GET /v1/charges`,
-`/v1/customers` and `/v1/refunds` with Stripe's list parameters and error bodies, and
-`GET /__sandbox/health` without authentication.
+`sandbox.server` only adapts it to `http.server`. It serves the list endpoints in
+`LIST_ROUTES` and `GET /v1/events` with Stripe's list parameters and error bodies, and
+`GET /__sandbox/health` without authentication. Every response carries the world's "now" in
+its `Date` header, the server clock a client compares event times with.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import email.utils
 import json
 import re
 import secrets
@@ -17,7 +19,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from sandbox.stripe_data import SortedObjects, StripeWorld
 
@@ -42,7 +44,40 @@ LIST_ROUTES = {
     "/v1/charges": ("charges", "charge"),
     "/v1/customers": ("customers", "customer"),
     "/v1/refunds": ("refunds", "refund"),
+    "/v1/invoices": ("invoices", "invoice"),
+    "/v1/subscriptions": ("subscriptions", "subscription"),
+    "/v1/payment_intents": ("payment_intents", "payment_intent"),
+    "/v1/balance_transactions": ("balance_transactions", "balance_transaction"),
+    "/v1/products": ("products", "product"),
+    "/v1/prices": ("prices", "price"),
 }
+EVENTS_PATH = "/v1/events"
+# Subscription statuses accepted by the `status` filter; the default list leaves out canceled ones.
+SUBSCRIPTION_STATUSES = frozenset(
+    {"active", "all", "canceled", "ended", "incomplete", "incomplete_expired", "past_due", "paused", "trialing", "unpaid"}
+)
+# Event types the sandbox knows: those it logs and the neighbours a wildcard would also match.
+KNOWN_EVENT_TYPES = frozenset(
+    {
+        "balance.available",
+        "charge.captured", "charge.expired", "charge.failed", "charge.pending", "charge.refunded",
+        "charge.succeeded", "charge.updated", "charge.dispute.created", "charge.dispute.closed",
+        "charge.refund.updated",
+        "customer.created", "customer.updated", "customer.deleted",
+        "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
+        "customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.trial_will_end",
+        "invoice.created", "invoice.updated", "invoice.finalized", "invoice.paid", "invoice.payment_succeeded",
+        "invoice.payment_failed", "invoice.marked_uncollectible", "invoice.voided", "invoice.deleted",
+        "invoice.upcoming", "invoice.sent",
+        "payment_intent.created", "payment_intent.succeeded", "payment_intent.payment_failed",
+        "payment_intent.canceled", "payment_intent.processing", "payment_intent.requires_action",
+        "payment_intent.amount_capturable_updated", "payment_intent.partially_funded",
+        "price.created", "price.updated", "price.deleted",
+        "product.created", "product.updated", "product.deleted",
+        "refund.created", "refund.updated", "refund.failed",
+    }
+)
+MAX_EVENT_TYPES = 20
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
@@ -107,16 +142,22 @@ def handle_request(
 
         _authenticate(lowered.get("authorization"))
         version = _stripe_version(lowered.get("stripe-version"))
+        if path == EVENTS_PATH:
+            _require_get(method, path)
+            return 200, _headers(version, world.now), _events_body(world, query)
         route = LIST_ROUTES.get(path)
         if route is None:
             raise _RequestError(404, f"Unrecognized request URL ({method}: {_echo(path)}).")
         _require_get(method, path)
 
         kind, object_name = route
-        body = _list_body(world.listing(kind), path, object_name, query)
-        return 200, _headers(version), body
+        listing = world.listing(kind)
+        if kind == "subscriptions":
+            query, listing = _subscription_listing(world, query)
+        body = _list_body(listing, path, object_name, query)
+        return 200, _headers(version, world.now), body
     except _RequestError as error:
-        response_headers = {**_headers(version), **error.extra_headers}
+        response_headers = {**_headers(version, world.now), **error.extra_headers}
         return error.status, response_headers, _error_body(error)
 
 
@@ -329,13 +370,16 @@ def _encoded_objects(listing: SortedObjects) -> list[bytes]:
     return encoded
 
 
-def _headers(version: str) -> dict[str, str]:
-    return {
+def _headers(version: str, now: int | None = None) -> dict[str, str]:
+    headers = {
         "Content-Type": "application/json",
         "Request-Id": "req_" + secrets.token_hex(7),
         "Stripe-Version": version,
         "Cache-Control": "no-cache, no-store",
     }
+    if now is not None:
+        headers["Date"] = email.utils.formatdate(now, usegmt=True)
+    return headers
 
 
 def _json_response(status: int, payload: Mapping[str, Any]) -> Response:
@@ -358,3 +402,48 @@ def _echo(value: str) -> str:
     if len(value) <= _ECHO_LIMIT:
         return value
     return value[:_ECHO_LIMIT] + "..."
+
+
+def _subscription_listing(world: StripeWorld, query: str) -> tuple[str, SortedObjects]:
+    """Apply Stripe's `status` filter and return the rest of the query with the filtered list.
+
+    Without `status` the list leaves out canceled subscriptions; `status=all` lists them all.
+    """
+    pairs = parse_qsl(query, keep_blank_values=True)
+    statuses = [value for name, value in pairs if name == "status"]
+    rest = urlencode([(name, value) for name, value in pairs if name != "status"])
+    if len(statuses) > 1:
+        raise _RequestError(400, "Received more than one value for parameter: status", param="status")
+    status = statuses[0] if statuses else None
+    if status is not None and status not in SUBSCRIPTION_STATUSES:
+        allowed = ", ".join(sorted(SUBSCRIPTION_STATUSES))
+        raise _RequestError(400, f"Invalid status: must be one of {allowed}", param="status")
+    return rest, world.subscriptions_with_status(status)
+
+
+def _events_body(world: StripeWorld, query: str) -> bytes:
+    """Serve `/v1/events`: the last 30 days, newest first, filtered by `type` or `types[]` and `created`."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    types = [value for name, value in pairs if name == "types[]"]
+    single = [value for name, value in pairs if name == "type"]
+    rest = urlencode([(name, value) for name, value in pairs if name not in ("types[]", "type")])
+    if types and single:
+        raise _RequestError(400, "You may only specify one of these parameters: type, types.", param="types")
+    if len(types) > MAX_EVENT_TYPES:
+        raise _RequestError(400, f"Invalid array: types must have at most {MAX_EVENT_TYPES} elements", param="types")
+    for index, name in enumerate(types):
+        if name not in KNOWN_EVENT_TYPES:
+            raise _RequestError(400, f"Invalid types[{index}]: {_echo(name)} is not a known event type", param="types")
+    if len(single) > 1:
+        raise _RequestError(400, "Received more than one value for parameter: type", param="type")
+    if single and not _known_pattern(single[0]):
+        raise _RequestError(400, f"Invalid type: {_echo(single[0])} is not a known event type", param="type")
+    listing = world.events_of_types(frozenset(types) if types else None, single[0] if single else None)
+    return _list_body(listing, EVENTS_PATH, "event", rest)
+
+
+def _known_pattern(pattern: str) -> bool:
+    """Tell whether a `type` value names a known type, or ends in `*` and matches one (`charge.*`)."""
+    if pattern.endswith("*"):
+        return any(name.startswith(pattern[:-1]) for name in KNOWN_EVENT_TYPES)
+    return pattern in KNOWN_EVENT_TYPES

@@ -1,9 +1,13 @@
-"""Deterministic fake Stripe account: charges, customers and refunds.
+"""Deterministic fake Stripe account: payments, customers, subscriptions, invoices, catalog and events.
 
 A `StripeWorld` is a pure function of (seed, anchor, ticks). The history batch covers the 90
 days before `anchor`, and each tick t_k adds a batch of new objects created in (t_{k-1}, t_k]
-with t_0 = anchor. Adding ticks never changes an object that already exists, so a world with
-more ticks is a superset of the same world with fewer ticks.
+with t_0 = anchor. Each tick also changes existing objects as a day of real use would: a
+customer changes their email, a subscription is canceled, open invoices are paid, a product
+is archived, and one customer, one unused price and one draft invoice are deleted. Every
+creation, change and deletion is logged as a Stripe event with a snapshot of the object
+(`data.object`) and, for changes, `data.previous_attributes`. Objects created in earlier
+batches keep their ids and `created` times whatever ticks follow.
 
 Objects are shaped like Stripe API version 2026-08-26.dahlia. Every personal value is fake.
 Emails use only example.com, example.org and example.net. US phones are in the fictional
@@ -12,7 +16,7 @@ carry a per-person number, so a byte search for one of them finds only that pers
 
 Randomness comes only from `random.Random.random()` seeded with a string, because Python
 guarantees that sequence across versions and processes. The integer and choice helpers of
-`random` carry no such guarantee, so `_Draw` rebuilds them on `random()`.
+`random` carry no such guarantee, so `sandbox.draws.Draw` rebuilds them on `random()`.
 """
 
 from __future__ import annotations
@@ -20,13 +24,18 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import hashlib
-import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("charges", "customers", "refunds")
+from sandbox.draws import Draw
+from sandbox.stripe_lifecycle import EVENT_DAYS, Lifecycle
+
+KINDS = (
+    "charges", "customers", "refunds", "invoices", "subscriptions", "payment_intents",
+    "balance_transactions", "products", "prices", "events",
+)
 
 DAY_SECONDS = 86_400
 HISTORY_DAYS = 90
@@ -110,40 +119,6 @@ _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _BYTE_TO_BASE62 = bytes(ord(_BASE62[value % 62]) for value in range(256))
 
 
-class _Draw:
-    """Integer, choice and sampling helpers built only on `random.Random.random()`."""
-
-    def __init__(self, label: str) -> None:
-        self._random = random.Random(label)
-
-    def chance(self, probability: float) -> bool:
-        return self._random.random() < probability
-
-    def integer(self, low: int, high: int) -> int:
-        """Return an integer in [low, high], both ends included."""
-        return low + int(self._random.random() * (high - low + 1))
-
-    def pick(self, items: Sequence[Any]) -> Any:
-        return items[self.integer(0, len(items) - 1)]
-
-    def pick_weighted(self, items: Sequence[Any], weights: Sequence[float]) -> Any:
-        point = self._random.random() * sum(weights)
-        for item, weight in zip(items, weights):
-            point -= weight
-            if point < 0:
-                return item
-        return items[-1]
-
-    def sample(self, items: Sequence[Any], count: int) -> list[Any]:
-        """Return `count` distinct items in a random order (a partial Fisher-Yates shuffle)."""
-        pool = list(items)
-        count = min(count, len(pool))
-        for i in range(count):
-            j = self.integer(i, len(pool) - 1)
-            pool[i], pool[j] = pool[j], pool[i]
-        return pool[:count]
-
-
 def stripe_id(seed: int, kind: str, index: int, length: int) -> str:
     """Derive a stable base62 id body of `length` characters from a hash of (seed, kind, index).
 
@@ -206,8 +181,10 @@ class SortedObjects:
     so it ends in a unique key and cursor paging over it is stable.
     """
 
-    def __init__(self, objects: Sequence[dict[str, Any]]) -> None:
-        ordered = sorted(objects, key=lambda item: (item["created"], item["id"]), reverse=True)
+    def __init__(self, objects: Sequence[dict[str, Any]], tie: Any = None) -> None:
+        """`tie(item)` orders objects of one second; by default their ids do."""
+        tie = tie or (lambda item: item["id"])
+        ordered = sorted(objects, key=lambda item: (item["created"], tie(item)), reverse=True)
         self.objects: tuple[dict[str, Any], ...] = tuple(ordered)
         self._positions = {item["id"]: position for position, item in enumerate(ordered)}
         # Negated so that the list ascends and `bisect` applies.
@@ -244,17 +221,37 @@ class StripeWorld:
         self.now = self.ticks[-1] if self.ticks else self.anchor
 
         generator = _Generator(self.seed, self.anchor)
-        batch = generator.history()
+        windows = [(self.anchor - HISTORY_DAYS * DAY_SECONDS, self.anchor, generator.history())]
         window_start = self.anchor
         for number, tick in enumerate(self.ticks, start=1):
-            _extend(batch, generator.tick(number, window_start, tick))
+            windows.append((window_start, tick, generator.tick(number, window_start, tick)))
             window_start = tick
+        batch = _Batch()
+        for _, _, later in windows:
+            _extend(batch, later)
+
+        lifecycle = Lifecycle(self.seed, self.anchor, Draw, stripe_id)
+        lifecycle.index_charges(batch.charges)
+        for number, (start, end, window) in enumerate(windows):
+            if number == 0:
+                lifecycle.history(start, end, window.charges, window.customers, window.refunds)
+            else:
+                lifecycle.tick(number, start, end, window.charges, window.customers, window.refunds)
+        ledger = lifecycle.ledger
+        self._deleted = ledger.deleted
+        self._filtered: dict[str, SortedObjects] = {}
 
         self._lists = {
             "charges": SortedObjects(batch.charges),
-            "customers": SortedObjects(batch.customers),
+            "customers": SortedObjects(list(ledger.kind("customers").values())),
             "refunds": SortedObjects(batch.refunds),
         }
+        for kind in ("invoices", "subscriptions", "payment_intents", "balance_transactions", "products", "prices"):
+            self._lists[kind] = SortedObjects(list(ledger.kind(kind).values()))
+        # Stripe keeps 30 days of events; the world serves those up to its "now".
+        floor = self.now - EVENT_DAYS * DAY_SECONDS
+        served = [event for event in ledger.events if event["created"] >= floor]
+        self._lists["events"] = SortedObjects(served, tie=lambda item: ledger.sequence[item["id"]])
 
     @staticmethod
     def validate_inputs(seed: int, anchor: int, ticks: Sequence[int]) -> None:
@@ -284,29 +281,75 @@ class StripeWorld:
         return list(self._lists["refunds"].objects)
 
     def listing(self, kind: str) -> SortedObjects:
-        """Return the precomputed list of `kind` ("charges", "customers" or "refunds")."""
+        """Return the precomputed list of `kind` (one of KINDS); deleted objects are not in it."""
         if kind not in self._lists:
             msg = f"Unknown object kind {kind!r}: use one of {', '.join(KINDS)}."
             raise ValueError(msg)
         return self._lists[kind]
+
+    def subscriptions_with_status(self, status: str | None) -> SortedObjects:
+        """Return the subscriptions Stripe lists for a `status` filter (None: all but canceled)."""
+        key = f"subscriptions:{status}"
+        if key not in self._filtered:
+            every = self._lists["subscriptions"].objects
+            if status == "all":
+                chosen = list(every)
+            elif status is None:
+                chosen = [item for item in every if item["status"] != "canceled"]
+            elif status == "ended":
+                chosen = [item for item in every if item["status"] in ("canceled", "incomplete_expired")]
+            else:
+                chosen = [item for item in every if item["status"] == status]
+            self._filtered[key] = SortedObjects(chosen)
+        return self._filtered[key]
+
+    def events_of_types(self, types: frozenset[str] | None, pattern: str | None = None) -> SortedObjects:
+        """Return the served events of the given types, or matching a `type` pattern such as `charge.*`."""
+        if types is None and pattern is None:
+            return self._lists["events"]
+        key = f"events:{sorted(types) if types else pattern}"
+        if key not in self._filtered:
+            prefix = pattern[:-1] if pattern and pattern.endswith("*") else None
+
+            def wanted(name: str) -> bool:
+                if types is not None:
+                    return name in types
+                return name.startswith(prefix) if prefix is not None else name == pattern
+
+            chosen = [event for event in self._lists["events"].objects if wanted(event["type"])]
+            order = {event["id"]: position for position, event in enumerate(reversed(self._lists["events"].objects))}
+            self._filtered[key] = SortedObjects(chosen, tie=lambda item: order[item["id"]])
+        return self._filtered[key]
 
     def count(self, kind: str, gte: int | None = None, lte: int | None = None) -> int:
         """Count the objects of `kind` with `created` in [gte, lte]. None leaves that end open."""
         start, stop = self.listing(kind).created_span(gte, lte)
         return stop - start
 
+    def deleted(self, kind: str) -> list[dict[str, Any]]:
+        """Return the objects of `kind` deleted in the history or a tick, as they were when deleted."""
+        return list(self._deleted.get(kind, ()))
+
     def personal_values(self) -> set[str]:
         """Return every email, name, phone and street line (`line1`) in the world.
 
-        Covers customers (with their shipping details), charges' billing details and receipt
-        emails. City, postal code and `line2` are left out because they are shared by many
-        people, so a byte search for them would report false leaks.
+        Covers customers (current, deleted, and every earlier version in the events), charges'
+        billing details and receipt emails, invoices' customer details and payment intents'
+        receipt emails. City, postal code and `line2` are left out because they are shared by
+        many people, so a byte search for them would report false leaks.
         """
         values: set[str] = set()
-        for customer in self._lists["customers"].objects:
+        customers = [*self._lists["customers"].objects, *self.deleted("customers")]
+        customers.extend(event["data"]["object"] for event in self._lists["events"].objects if event["data"]["object"]["object"] == "customer")
+        for customer in customers:
             values.update(_contact_values(customer))
             if customer["shipping"] is not None:
                 values.update(_contact_values(customer["shipping"]))
+        for invoice in [*self._lists["invoices"].objects, *self.deleted("invoices")]:
+            values.update(_contact_values({key.removeprefix("customer_"): value for key, value in invoice.items()}))
+        for intent in self._lists["payment_intents"].objects:
+            if intent["receipt_email"] is not None:
+                values.add(intent["receipt_email"])
         for charge in self._lists["charges"].objects:
             values.update(_contact_values(charge["billing_details"]))
             if charge["receipt_email"] is not None:
@@ -349,7 +392,7 @@ class _Generator:
         self.customer_created: list[int] = []
 
     def history(self) -> _Batch:
-        draw = _Draw(f"spendlake-stripe:{self.seed}:history")
+        draw = Draw(f"spendlake-stripe:{self.seed}:history")
         charges = draw.integer(*HISTORY_CHARGES)
         customers = draw.integer(*HISTORY_CUSTOMERS)
         refunds = round(charges * HISTORY_REFUND_SHARE)
@@ -357,14 +400,14 @@ class _Generator:
         return self._batch(draw, start, self.anchor, charges, customers, refunds)
 
     def tick(self, number: int, start: int, end: int) -> _Batch:
-        draw = _Draw(f"spendlake-stripe:{self.seed}:tick:{number}")
+        draw = Draw(f"spendlake-stripe:{self.seed}:tick:{number}")
         charges = draw.integer(*TICK_CHARGES)
         customers = draw.integer(*TICK_CUSTOMERS)
         refunds = draw.integer(*TICK_REFUNDS)
         return self._batch(draw, start, end, charges, customers, refunds)
 
     def _batch(
-        self, draw: _Draw, start: int, end: int, charges: int, customers: int, refunds: int
+        self, draw: Draw, start: int, end: int, charges: int, customers: int, refunds: int
     ) -> _Batch:
         """Create objects with `created` in (start, end]."""
         batch = _Batch()
@@ -380,7 +423,7 @@ class _Generator:
         batch.refunds = self._refunds(draw, batch.charges, refunds, end)
         return batch
 
-    def _person(self, draw: _Draw) -> _Person:
+    def _person(self, draw: Draw) -> _Person:
         self.counters.persons += 1
         number = self.counters.persons
         country, currency, locale, _, cities = draw.pick_weighted(
@@ -421,7 +464,7 @@ class _Generator:
         area_code = US_AREA_CODES[serial // 100]
         return f"+1{area_code}55501{serial % 100:02d}"
 
-    def _card(self, draw: _Draw, person_number: int) -> _Card:
+    def _card(self, draw: Draw, person_number: int) -> _Card:
         brand, fundings, last4s = draw.pick(CARD_BRANDS)
         return _Card(
             brand=brand,
@@ -433,7 +476,7 @@ class _Generator:
             payment_method="pm_" + stripe_id(self.seed, "payment_method", person_number, 24),
         )
 
-    def _customer(self, draw: _Draw, created: int) -> dict[str, Any]:
+    def _customer(self, draw: Draw, created: int) -> dict[str, Any]:
         index = self.counters.customers
         self.counters.customers += 1
         person = self._person(draw)
@@ -469,7 +512,7 @@ class _Generator:
         self.customer_created.append(created)
         return customer
 
-    def _payer(self, draw: _Draw, created: int) -> tuple[dict[str, Any] | None, _Person]:
+    def _payer(self, draw: Draw, created: int) -> tuple[dict[str, Any] | None, _Person]:
         """Pick an existing customer created at or before `created`, or make a guest."""
         eligible = bisect.bisect_right(self.customer_created, created)
         if eligible == 0 or draw.chance(GUEST_RATE):
@@ -478,7 +521,7 @@ class _Generator:
         customer, person = self.customers[draw.integer(0, eligible - 1)]
         return customer, person
 
-    def _charge(self, draw: _Draw, created: int) -> dict[str, Any]:
+    def _charge(self, draw: Draw, created: int) -> dict[str, Any]:
         index = self.counters.charges
         self.counters.charges += 1
         customer, person = self._payer(draw, created)
@@ -546,7 +589,7 @@ class _Generator:
         }
 
     def _refunds(
-        self, draw: _Draw, charges: list[dict[str, Any]], count: int, end: int
+        self, draw: Draw, charges: list[dict[str, Any]], count: int, end: int
     ) -> list[dict[str, Any]]:
         """Refund `count` succeeded charges, each after its charge and no later than `end`."""
         candidates = [
@@ -561,7 +604,7 @@ class _Generator:
             refunds.append(self._refund(draw, charges[position], end))
         return refunds
 
-    def _refund(self, draw: _Draw, charge: dict[str, Any], end: int) -> dict[str, Any]:
+    def _refund(self, draw: Draw, charge: dict[str, Any], end: int) -> dict[str, Any]:
         index = self.counters.refunds
         self.counters.refunds += 1
         latest = min(end, charge["created"] + 30 * DAY_SECONDS)
@@ -586,7 +629,7 @@ class _Generator:
         }
 
 
-def _created_times(draw: _Draw, count: int, start: int, end: int) -> list[int]:
+def _created_times(draw: Draw, count: int, start: int, end: int) -> list[int]:
     """Return `count` seconds in (start, end]. About TIE_RATE of them repeat the one before."""
     times: list[int] = []
     for _ in range(count):
@@ -601,14 +644,14 @@ def _without_phone(person: _Person) -> _Person:
     return dataclasses.replace(person, phone=None)
 
 
-def _amount(draw: _Draw, currency: str) -> int:
+def _amount(draw: Draw, currency: str) -> int:
     """Return an amount in minor units. JPY is zero-decimal, so its amount is whole yen."""
     if currency == "jpy":
         return 100 * draw.integer(5, 300)
     return 100 * draw.integer(5, 250) - 1
 
 
-def _shipping(draw: _Draw, person: _Person) -> dict[str, Any] | None:
+def _shipping(draw: Draw, person: _Person) -> dict[str, Any] | None:
     if draw.chance(0.3):
         return None
     address = dict(person.address)
@@ -617,7 +660,7 @@ def _shipping(draw: _Draw, person: _Person) -> dict[str, Any] | None:
     return {"address": address, "name": person.name, "phone": person.phone}
 
 
-def _ip_address(draw: _Draw, person_number: int) -> str | None:
+def _ip_address(draw: Draw, person_number: int) -> str | None:
     """Return an address from the documentation ranges (RFC 5737 and RFC 3849), or None."""
     roll = draw.integer(0, 9)
     if roll == 0:
@@ -628,7 +671,7 @@ def _ip_address(draw: _Draw, person_number: int) -> str | None:
     return f"{prefix}.{1 + person_number % 254}"
 
 
-def _customer_description(draw: _Draw, person: _Person) -> str | None:
+def _customer_description(draw: Draw, person: _Person) -> str | None:
     roll = draw.integer(0, 19)
     if roll < 2:
         return f"Wholesale account of {person.name}"
@@ -637,7 +680,7 @@ def _customer_description(draw: _Draw, person: _Person) -> str | None:
     return None
 
 
-def _charge_description(draw: _Draw, order_id: str, person: _Person) -> str | None:
+def _charge_description(draw: Draw, order_id: str, person: _Person) -> str | None:
     roll = draw.integer(0, 99)
     if roll < 45:
         return f"Order {order_id}"
@@ -648,7 +691,7 @@ def _charge_description(draw: _Draw, order_id: str, person: _Person) -> str | No
     return None
 
 
-def _charge_metadata(draw: _Draw, order_id: str) -> dict[str, str]:
+def _charge_metadata(draw: Draw, order_id: str) -> dict[str, str]:
     if draw.chance(DIRECT_TRAFFIC_RATE):
         return {"order_id": order_id}
     source, medium, campaign = draw.pick(UTM_CAMPAIGNS)
@@ -660,7 +703,7 @@ def _charge_metadata(draw: _Draw, order_id: str) -> dict[str, str]:
     }
 
 
-def _outcome(draw: _Draw, failure: tuple[str, str, str] | None) -> dict[str, Any]:
+def _outcome(draw: Draw, failure: tuple[str, str, str] | None) -> dict[str, Any]:
     if failure is not None:
         return {
             "network_status": "declined_by_network",

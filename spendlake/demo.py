@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 DEMO_TENANT = "demo"
-SOURCES = ("tap-stripe", "tap-google-ads", "tap-facebook")
+SOURCES = ("tap-stripe", "tap-google-ads", "tap-facebook", "tap-google-analytics", "tap-magento")
 #: One `meltano run` with a block per source, each through mapper-pii into the warehouse.
 PIPELINE = tuple(step for tap in SOURCES for step in (tap, "mapper-pii", "target-warehouse"))
 
@@ -39,6 +40,7 @@ class StreamSummary:
 
 def run_demo(home: Path, *, project_root: Path, force: bool = False, out: t.TextIO = sys.stdout) -> list[StreamSummary]:
     """Run the whole demo and print what it loaded."""
+    from sandbox.ga4_api import demo_service_account_key
     from sandbox.server import load_or_create_state, start_server
     from sandbox.stripe_api import DEMO_API_KEY
     from sandbox.stripe_data import StripeWorld
@@ -50,8 +52,8 @@ def run_demo(home: Path, *, project_root: Path, force: bool = False, out: t.Text
     started = datetime.now(UTC)
 
     with start_server(world) as server:
-        print(f"Sandbox serving the Stripe, Google Ads and Meta APIs on {server.url}", file=out, flush=True)
-        env = pipeline_env(home, api_url=server.url, api_key=DEMO_API_KEY)
+        print(f"Sandbox serving the Stripe, Google Ads, Meta, GA4 and Magento APIs on {server.url}", file=out, flush=True)
+        env = pipeline_env(home, api_url=server.url, api_key=DEMO_API_KEY, ga4_key=json.dumps(demo_service_account_key()))
         run_meltano(project_root, env, force=force)
 
     summary = load_summary(home, started)
@@ -59,8 +61,8 @@ def run_demo(home: Path, *, project_root: Path, force: bool = False, out: t.Text
     return summary
 
 
-def pipeline_env(home: Path, *, api_url: str, api_key: str) -> dict[str, str]:
-    """Build the environment of the `meltano run` child process."""
+def pipeline_env(home: Path, *, api_url: str, api_key: str, ga4_key: str) -> dict[str, str]:
+    """Build the environment of the `meltano run` child process. `ga4_key` is the sandbox's service-account key."""
     env = dict(os.environ)
     env.update(MELTANO_QUIET_ENV)
     env.update(
@@ -72,6 +74,12 @@ def pipeline_env(home: Path, *, api_url: str, api_key: str) -> dict[str, str]:
             "TAP_GOOGLE_ADS_API_URL": api_url,
             "TAP_GOOGLE_ADS_TOKEN_URL": f"{api_url}/google/oauth2/token",
             "TAP_FACEBOOK_API_URL": api_url,
+            "TAP_GOOGLE_ANALYTICS_API_URL": api_url,
+            "TAP_GOOGLE_ANALYTICS_ADMIN_API_URL": api_url,
+            "TAP_GOOGLE_ANALYTICS_TOKEN_URL": f"{api_url}/ga4/oauth2/token",
+            "TAP_GOOGLE_ANALYTICS_OAUTH_TOKEN_URL": f"{api_url}/ga4/oauth2/token",
+            "TAP_GOOGLE_ANALYTICS_SERVICE_ACCOUNT_KEY": ga4_key,
+            "TAP_MAGENTO_API_URL": f"{api_url}/rest/default",
             # Bookmarks live beside the warehouse they describe, so removing the
             # home folder starts both afresh and never leaves a gap.
             "MELTANO_STATE_BACKEND_URI": (home / "state").as_uri(),

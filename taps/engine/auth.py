@@ -1,4 +1,5 @@
-"""Auth kinds of a declaration (`bearer`, `api_key`, `basic`, `oauth2_refresh`, `none`) as requests auth objects.
+"""Auth kinds of a declaration (`bearer`, `api_key`, `basic`, `oauth2_refresh`, `google_service_account`,
+`first_of`, `none`) as requests auth objects.
 
 The classes here are small `requests.auth.AuthBase` subclasses rather than the
 singer-sdk 0.54 authenticators, for these reasons:
@@ -156,6 +157,53 @@ AUTH_SCHEMAS: dict[str, dict[str, t.Any]] = {
         "required": ["type", "token_url", "client_id", "client_secret", "refresh_token"],
         "additionalProperties": False,
     },
+}
+
+AUTH_SCHEMAS["google_service_account"] = {
+    "type": "object",
+    "description": (
+        "Google service account: a JWT signed with the account's JSON key (RS256) is exchanged at the key's "
+        "token_uri for short-lived access tokens, sent as `Authorization: Bearer`."
+    ),
+    "properties": {
+        "type": _kind_property("google_service_account"),
+        "key": _secret_property("The JSON key's text."),
+        "key_file": {"type": "string", "minLength": 1, "description": f"Path of the JSON key file. {_TEMPLATE_DESCRIPTION}"},
+        "token_url": {
+            "type": "string",
+            "minLength": 1,
+            "description": f"Token endpoint that overrides the key's token_uri when its setting is set. {_TEMPLATE_DESCRIPTION}",
+        },
+        "scopes": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "minLength": 1},
+            "description": "Scopes written into the signed request, such as https://www.googleapis.com/auth/analytics.readonly.",
+        },
+        "refresh_margin_seconds": AUTH_SCHEMAS["oauth2_refresh"]["properties"]["refresh_margin_seconds"],
+    },
+    "required": ["type", "scopes"],
+    "oneOf": [{"required": ["key"]}, {"required": ["key_file"]}],
+    "additionalProperties": False,
+}
+
+AUTH_SCHEMAS["first_of"] = {
+    "type": "object",
+    "description": (
+        "Several ways to authenticate: the first alternative whose settings are all set is used. "
+        "When none is complete, the tap stops at start and names each alternative's settings."
+    ),
+    "properties": {
+        "type": _kind_property("first_of"),
+        "alternatives": {
+            "type": "array",
+            "minItems": 2,
+            "items": {"oneOf": [schema for kind, schema in AUTH_SCHEMAS.items() if kind != "none"]},
+            "description": "Auth objects of any other kind except none, tried in order.",
+        },
+    },
+    "required": ["type", "alternatives"],
+    "additionalProperties": False,
 }
 
 AUTH_SCHEMA: dict[str, t.Any] = {
@@ -364,11 +412,12 @@ def basic_header(username: Secret, password: Secret) -> Secret:
 # OAuth 2.0 refresh-token grant -----------------------------------------------
 
 
-class OAuth2RefreshAuth(AuthBase):
-    """Bearer auth from an OAuth 2.0 refresh-token grant, refreshed before expiry and once on a 401.
+class AccessTokenAuth(AuthBase):
+    """Bearer auth from short-lived access tokens, refreshed before expiry and once on a 401.
 
-    Share one instance between every stream of a tap. A lock makes one thread
-    refresh while the others wait for the new token.
+    Subclasses send the grant (`_post_token_request`) and describe its errors
+    (`_token_error`). Share one instance between every stream of a tap. A lock
+    makes one thread refresh while the others wait for the new token.
     """
 
     def __init__(
@@ -376,9 +425,6 @@ class OAuth2RefreshAuth(AuthBase):
         *,
         source_name: str,
         token_url: str,
-        client_id: str,
-        client_secret: Secret,
-        refresh_token: Secret,
         scopes: t.Sequence[str] = (),
         refresh_margin_seconds: float = 60,
         clock: t.Callable[[], float] = time.monotonic,
@@ -386,9 +432,6 @@ class OAuth2RefreshAuth(AuthBase):
     ) -> None:
         self.source_name = source_name
         self.token_url = token_url
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.refresh_token = refresh_token
         self.scopes = tuple(scopes)
         self.refresh_margin_seconds = refresh_margin_seconds
         self.clock = clock
@@ -399,11 +442,8 @@ class OAuth2RefreshAuth(AuthBase):
         self._access_token: Secret | None = None
         self._refresh_at: float | None = None
 
-        register_secret(client_secret)
-        register_secret(refresh_token)
-
     def __repr__(self) -> str:
-        return f"OAuth2RefreshAuth(source_name={self.source_name!r}, token_url={self.token_url!r}, tokens={MASK})"
+        return f"{type(self).__name__}(source_name={self.source_name!r}, token_url={self.token_url!r}, tokens={MASK})"
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = self._current_header().reveal()
@@ -488,12 +528,7 @@ class OAuth2RefreshAuth(AuthBase):
 
         self._access_token = Secret(access_token)
         register_secret(self._access_token)
-
-        rotated = body.get("refresh_token")
-        if isinstance(rotated, str) and rotated:
-            # NOTE: a rotated refresh token is used for the rest of this run but not written back to the config.
-            self.refresh_token = Secret(rotated)
-            register_secret(self.refresh_token)
+        self._accept_token_body(body)
 
         lifetime = _seconds(body.get("expires_in"))
         if lifetime is None:
@@ -504,16 +539,18 @@ class OAuth2RefreshAuth(AuthBase):
             self._refresh_at = started + lifetime - margin
         LOGGER.debug("Refreshed the access token of source %s; it expires in %s s", self.source_name, lifetime)
 
-    def _post_token_request(self) -> requests.Response:
-        form = {
-            "grant_type": "refresh_token",
-            "client_id": self.client_id,
-            "client_secret": self.client_secret.reveal(),
-            "refresh_token": self.refresh_token.reveal(),
-        }
-        if self.scopes:
-            form["scope"] = " ".join(self.scopes)
+    def _accept_token_body(self, body: dict[str, t.Any]) -> None:
+        """Take what else a token response carries; the base class needs only the access token."""
 
+    def _post_token_request(self) -> requests.Response:
+        """Send the grant to the token endpoint and return the response."""
+        raise NotImplementedError
+
+    def _token_error(self, response: requests.Response) -> Exception:
+        """Return the error to raise for a token response with status 400 or above."""
+        raise NotImplementedError
+
+    def _post_form(self, form: dict[str, str]) -> requests.Response:
         try:
             # `auth=NoAuth()` overrides any `session.auth`, which may be this very object on a stream's session.
             return self.session.post(
@@ -526,6 +563,59 @@ class OAuth2RefreshAuth(AuthBase):
         except requests.exceptions.RequestException as error:
             msg = f"{type(error).__name__} while requesting an access token for source {self.source_name!r}"
             raise RetriableAPIError(msg) from None
+
+
+class OAuth2RefreshAuth(AccessTokenAuth):
+    """Bearer auth from an OAuth 2.0 refresh-token grant."""
+
+    def __init__(
+        self,
+        *,
+        source_name: str,
+        token_url: str,
+        client_id: str,
+        client_secret: Secret,
+        refresh_token: Secret,
+        scopes: t.Sequence[str] = (),
+        refresh_margin_seconds: float = 60,
+        clock: t.Callable[[], float] = time.monotonic,
+        session: requests.Session | None = None,
+    ) -> None:
+        super().__init__(
+            source_name=source_name,
+            token_url=token_url,
+            scopes=scopes,
+            refresh_margin_seconds=refresh_margin_seconds,
+            clock=clock,
+            session=session,
+        )
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.refresh_token = refresh_token
+        register_secret(client_secret)
+        register_secret(refresh_token)
+
+    def __repr__(self) -> str:
+        return f"OAuth2RefreshAuth(source_name={self.source_name!r}, token_url={self.token_url!r}, tokens={MASK})"
+
+    def _accept_token_body(self, body: dict[str, t.Any]) -> None:
+        """Keep a rotated refresh token for the rest of the run."""
+        rotated = body.get("refresh_token")
+        if isinstance(rotated, str) and rotated:
+            # NOTE: a rotated refresh token is used for the rest of this run but not written back to the config.
+            self.refresh_token = Secret(rotated)
+            register_secret(self.refresh_token)
+
+    def _post_token_request(self) -> requests.Response:
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret.reveal(),
+            "refresh_token": self.refresh_token.reveal(),
+        }
+        if self.scopes:
+            form["scope"] = " ".join(self.scopes)
+        return self._post_form(form)
 
     def _token_error(self, response: requests.Response) -> Exception:
         status = response.status_code
@@ -586,6 +676,11 @@ def build_authenticator(
     """
     kind = auth.get("type")
     _check_declaration(auth, kind)
+    if kind == "first_of":
+        chosen = _first_complete(auth, config)
+        return build_authenticator(chosen, config, source_name=source_name, clock=clock, session=session)
+    if kind == "google_service_account":
+        return _service_account_auth(auth, config, source_name=source_name, clock=clock, session=session)
     values = _render_values(auth, config, kind)
 
     if kind == "none":
@@ -665,3 +760,75 @@ def _render_values(auth: t.Mapping[str, t.Any], config: t.Mapping[str, t.Any], k
     if problems:
         raise ConfigValidationError("Auth config validation failed", errors=problems)
     return values
+
+
+# Several alternatives and service accounts ------------------------------------
+
+
+def credential_settings(auth: t.Mapping[str, t.Any]) -> list[str]:
+    """Return the settings an auth object needs set: those its required keys and its key source name."""
+    kind = auth.get("type")
+    keys = [key for key in AUTH_SCHEMAS.get(str(kind), {}).get("required", ()) if key not in ("type", "scopes")]
+    if kind == "google_service_account":
+        keys = [key for key in ("key", "key_file") if key in auth]
+    names: list[str] = []
+    for key in keys:
+        for name in referenced_settings(str(auth.get(key, ""))):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _is_complete(auth: t.Mapping[str, t.Any], config: t.Mapping[str, t.Any]) -> bool:
+    return all(config.get(name) not in (None, "") for name in credential_settings(auth))
+
+
+def _first_complete(auth: t.Mapping[str, t.Any], config: t.Mapping[str, t.Any]) -> t.Mapping[str, t.Any]:
+    for alternative in auth["alternatives"]:
+        if _is_complete(alternative, config):
+            return alternative
+    raise ConfigValidationError("Auth config validation failed", errors=auth_config_problems(auth, config))
+
+
+def auth_config_problems(auth: t.Mapping[str, t.Any], config: t.Mapping[str, t.Any]) -> list[str]:
+    """Return a problem when no alternative of a `first_of` auth has all its settings; other kinds pass here."""
+    if auth.get("type") != "first_of" or any(_is_complete(item, config) for item in auth.get("alternatives", ())):
+        return []
+    listing = "; ".join(
+        f"({number}) {item['type']}: {', '.join(credential_settings(item)) or 'no settings'}"
+        for number, item in enumerate(auth.get("alternatives", ()), start=1)
+    )
+    return [f"auth: no way to authenticate has all its settings set. Set every setting of one alternative: {listing}."]
+
+
+def _service_account_auth(
+    auth: t.Mapping[str, t.Any],
+    config: t.Mapping[str, t.Any],
+    *,
+    source_name: str,
+    clock: t.Callable[[], float],
+    session: requests.Session | None,
+) -> AuthBase:
+    from taps.engine.service_account import ServiceAccountAuth, key_from_file, key_from_text
+
+    source_key = "key" if "key" in auth else "key_file"
+    setting = (referenced_settings(str(auth[source_key])) or [source_key])[0]
+    value = render(auth[source_key], config)
+    if value in (None, ""):
+        raise ConfigValidationError(
+            "Auth config validation failed", errors=[f"auth.{source_key}: setting {setting!r} has no value; set it in the tap config."]
+        )
+    if source_key == "key":
+        key = key_from_text(Secret(str(value)), setting=setting)
+    else:
+        key = key_from_file(str(value), setting=setting)
+    token_url = render(auth["token_url"], config) if "token_url" in auth else None
+    return ServiceAccountAuth(
+        source_name=source_name,
+        key=key,
+        scopes=auth["scopes"],
+        token_url=str(token_url) if token_url else None,
+        refresh_margin_seconds=auth.get("refresh_margin_seconds", 60),
+        clock=clock,
+        session=session,
+    )

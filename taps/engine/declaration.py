@@ -21,6 +21,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from taps.engine.paths import PathStep, parse_field_path
 from taps.engine.templates import referenced_names, referenced_settings
 from taps.engine.transforms import is_time_zone
 
@@ -43,7 +44,7 @@ class FieldSpec:
     name: str
     type: str
     pii: str
-    path: tuple[str, ...]
+    path: tuple[PathStep, ...]
     format: str | None = None
     transform: str | None = None
     timezone: str | None = None
@@ -51,6 +52,9 @@ class FieldSpec:
     default: t.Any = None
     items: tuple[FieldSpec, ...] | None = None
     description: str | None = None
+    value: str | None = None
+    sentinels: tuple[str, ...] = ()
+    sentinel_use: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class ReplicationSpec:
     on_expired_bookmark: str = "fail"
     timezone: str | None = None
     history_days: int | None = None
+    filter_params: dict[str, t.Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,10 @@ class StreamSpec:
     report_job: dict[str, t.Any] | None = None
     selected_by_default: bool = True
     strict_totals: bool = False
+    base_url: str | None = None
+    page_size: int | str | None = None
+    # A `taps.engine.change_feed.ChangesSpec`; typed loosely because that module imports this one.
+    changes: t.Any = None
     description: str | None = None
 
 
@@ -139,6 +148,7 @@ class SourceSpec:
     api_version: str | None = None
     version_sunset: str | None = None
     errors: dict[str, t.Any] = field(default_factory=dict)
+    status_hints: dict[int, str] = field(default_factory=dict)
     description: str | None = None
 
 
@@ -154,6 +164,7 @@ def declaration_schema() -> dict[str, t.Any]:
     from taps.engine.report_jobs import REPORT_JOB_SCHEMA
     from taps.engine.reports import REPORT_FORMAT_SCHEMA
     from taps.engine.retry import ERROR_HANDLING_SCHEMA
+    from taps.engine.change_feed import CHANGES_SCHEMA
 
     text = resources.files("taps.engine").joinpath("declaration.schema.json").read_text()
     schema = json.loads(text)
@@ -161,6 +172,7 @@ def declaration_schema() -> dict[str, t.Any]:
     schema["$defs"]["paginator"] = {"oneOf": list(PAGINATOR_SCHEMAS.values())}
     schema["$defs"]["report_format"] = REPORT_FORMAT_SCHEMA
     schema["$defs"]["report_job"] = REPORT_JOB_SCHEMA
+    schema["$defs"]["changes"] = CHANGES_SCHEMA
     schema["properties"]["errors"] = ERROR_HANDLING_SCHEMA
     return schema
 
@@ -262,12 +274,17 @@ def semantic_problems(document: dict[str, t.Any]) -> list[str]:
         for field_name, field in fields.items():
             problems.extend(_transform_problems(f"streams.{stream_name}.fields.{field_name}", field))
             problems.extend(_field_shape_problems(f"streams.{stream_name}.fields.{field_name}", field))
+        problems.extend(_page_size_problems(f"streams.{stream_name}", stream, document))
         if stream.get("parent"):
             problems.extend(_parent_problems(stream_name, stream, document["streams"]))
         if stream.get("partitions"):
             problems.extend(_partition_problems(stream_name, stream, document["settings"]))
         if stream.get("report_job"):
             problems.extend(_report_job_problems(stream_name, stream))
+        if stream.get("changes"):
+            from taps.engine.change_feed import changes_problems
+
+            problems.extend(changes_problems(stream_name, stream, document["settings"]))
     return problems
 
 
@@ -282,6 +299,27 @@ def _partition_problems(stream_name: str, stream: dict[str, t.Any], settings: li
     if pattern is not None and not _compiles(pattern):
         return [f"{place}.pattern: not a valid regular expression"]
     return []
+
+
+_PAGE_SIZE_PAGINATORS = ("offset", "page_number")
+
+
+def _page_size_problems(place: str, stream: dict[str, t.Any], document: dict[str, t.Any]) -> list[str]:
+    """Check a stream's `page_size`: its paginator must take a page size, and a placeholder must name an integer setting."""
+    defaults = document.get("stream_defaults") or {}
+    page_size = stream.get("page_size", defaults.get("page_size"))
+    if page_size is None:
+        return []
+
+    problems = []
+    paginator = stream.get("paginator") or defaults.get("paginator") or {"type": "single_page"}
+    if "page_size" in stream and paginator["type"] not in _PAGE_SIZE_PAGINATORS:
+        problems.append(f"{place}.page_size: paginator {paginator['type']!r} takes no page size; remove page_size")
+    names = referenced_settings(page_size) if isinstance(page_size, str) else []
+    setting = next((item for item in document["settings"] if names and item["name"] == names[0]), None)
+    if setting is not None and (setting["type"] != "integer" or setting.get("default") is None):
+        problems.append(f"{place}.page_size: setting {names[0]!r} must be an integer setting with a default")
+    return problems
 
 
 def _report_job_problems(stream_name: str, stream: dict[str, t.Any]) -> list[str]:
@@ -310,6 +348,10 @@ def _compiles(pattern: str) -> bool:
 
 def _field_shape_problems(place: str, field: dict[str, t.Any]) -> list[str]:
     problems = []
+    try:
+        parse_field_path(field.get("path") or "field")
+    except ValueError as error:
+        problems.append(f"{place}.path: {error}")
     if field.get("items") and field["type"] != "array":
         problems.append(f"{place}.items: only a field of type array has items")
     for key, item in (field.get("items") or {}).items():
@@ -389,6 +431,7 @@ TRANSFORM_OUTPUTS: dict[str, tuple[set[str], str | None]] = {
     "yyyymmdd": ({"string"}, "date"),
     "numeric_string": ({"integer", "number"}, None),
     "resource_name_id": ({"integer", "string"}, None),
+    "url_path": ({"string"}, None),
 }
 
 
@@ -468,6 +511,8 @@ def _replication_problems(
     ranged = bool(replication.get("request_range")) or _uses_window_template(stream)
     if replication.get("request_range") and (replication.get("request_param") or replication.get("request_end_param")):
         problems.append(f"{place}.request_range: use either request_range or request_param/request_end_param, not both")
+    if replication.get("filter_params") and not replication.get("request_param"):
+        problems.append(f"{place}.filter_params: filter_params go with the lower bound, so declare request_param too")
     if windowed and not (replication.get("request_param") or ranged):
         problems.append(f"{place}: {', '.join(windowed)} need request_param, the parameter that carries the lower bound")
     if replication.get("window_days") and not (replication.get("request_end_param") or ranged):
@@ -501,17 +546,32 @@ def _templates(document: dict[str, t.Any]) -> t.Iterator[tuple[str, str]]:
     for key, value in document["auth"].items():
         if key != "type" and isinstance(value, str):
             yield f"auth.{key}", value
+    for index, alternative in enumerate(document["auth"].get("alternatives") or ()):
+        for key, value in alternative.items():
+            if key != "type" and isinstance(value, str):
+                yield f"auth.alternatives.{index}.{key}", value
     for key, value in (document.get("headers") or {}).items():
         yield f"headers.{key}", str(value)
     for stream_name, stream in document["streams"].items():
         for section in ("params", "headers"):
             for key, value in (stream.get(section) or {}).items():
                 yield f"streams.{stream_name}.{section}.{key}", str(value)
+        if isinstance(stream.get("page_size"), str):
+            yield f"streams.{stream_name}.page_size", stream["page_size"]
+    if isinstance((document.get("stream_defaults") or {}).get("page_size"), str):
+        yield "stream_defaults.page_size", document["stream_defaults"]["page_size"]
     for section in ("params", "headers"):
         for key, value in ((document.get("stream_defaults") or {}).get(section) or {}).items():
             yield f"stream_defaults.{section}.{key}", str(value)
     for stream_name, stream in document["streams"].items():
         yield from _tree_templates(f"streams.{stream_name}.body", stream.get("body"))
+        if stream.get("base_url"):
+            yield f"streams.{stream_name}.base_url", stream["base_url"]
+        for field_name, field_body in stream["fields"].items():
+            if isinstance(field_body.get("value"), str):
+                yield f"streams.{stream_name}.fields.{field_name}.value", field_body["value"]
+            if isinstance((field_body.get("sentinels") or {}).get("use"), str):
+                yield f"streams.{stream_name}.fields.{field_name}.sentinels.use", field_body["sentinels"]["use"]
         replication = stream.get("replication") or {}
         for key in ("timezone", "lookback_days"):
             if isinstance(replication.get(key), str):
@@ -543,6 +603,7 @@ def _build_source(document: dict[str, t.Any]) -> SourceSpec:
         streams=streams,
         headers=dict(document.get("headers") or {}),
         errors=dict(document.get("errors") or {}),
+        status_hints={item["status"]: item["hint"] for item in document.get("status_hints") or ()},
         description=document.get("description"),
     )
 
@@ -591,8 +652,17 @@ def _build_stream(name: str, body: dict[str, t.Any], defaults: dict[str, t.Any])
         parent_context=dict((body.get("parent") or {}).get("context") or {}),
         body=body.get("body"),
         strict_totals=body.get("strict_totals", False),
+        base_url=body.get("base_url"),
+        page_size=body.get("page_size", defaults.get("page_size")),
+        changes=_build_changes(body.get("changes")),
         description=body.get("description"),
     )
+
+
+def _build_changes(section: dict[str, t.Any] | None) -> t.Any:
+    from taps.engine.change_feed import parse_changes
+
+    return parse_changes(section) if section else None
 
 
 def _build_field(name: str, spec: dict[str, t.Any], primary_key: tuple[str, ...]) -> FieldSpec:
@@ -600,7 +670,7 @@ def _build_field(name: str, spec: dict[str, t.Any], primary_key: tuple[str, ...]
         name=name,
         type=spec["type"],
         pii=spec["pii"],
-        path=tuple((spec.get("path") or name).split(".")),
+        path=parse_field_path(spec.get("path") or name),
         format=spec.get("format"),
         transform=spec.get("transform"),
         timezone=spec.get("timezone"),
@@ -608,6 +678,9 @@ def _build_field(name: str, spec: dict[str, t.Any], primary_key: tuple[str, ...]
         default=spec.get("default"),
         items=_build_items(name, spec["items"], spec["pii"]) if spec.get("items") else None,
         description=spec.get("description"),
+        value=spec.get("value"),
+        sentinels=tuple((spec.get("sentinels") or {}).get("values") or ()),
+        sentinel_use=(spec.get("sentinels") or {}).get("use"),
     )
 
 

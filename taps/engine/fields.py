@@ -12,6 +12,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from taps.engine.declaration import FieldSpec, StreamSpec
+from taps.engine.paths import ListMatch, PathStep
+from taps.engine.templates import render
 from taps.engine.transforms import TRANSFORMS, FieldTransformError
 
 _MISSING = object()
@@ -37,13 +39,17 @@ def field_schema(spec: FieldSpec) -> dict[str, t.Any]:
 
 
 DELETED_AT = "_sdc_deleted_at"
+#: Bookmark column of a stream read through a change feed: the event time, or the full read's start.
+CHANGED_AT = "_sdc_changed_at"
 
 
 def stream_schema(stream: StreamSpec) -> dict[str, t.Any]:
     """Return the JSON Schema of a stream's records: its declared fields, plus the tombstone column."""
     properties = {spec.name: field_schema(spec) for spec in stream.fields}
-    if stream.deleted_when:
+    if stream.deleted_when or stream.changes:
         properties[DELETED_AT] = {"type": ["string", "null"], "format": "date-time", "x-pii": "none"}
+    if stream.changes:
+        properties[CHANGED_AT] = {"type": ["string", "null"], "format": "date-time", "x-pii": "none"}
     return {
         "type": "object",
         "additionalProperties": False,
@@ -59,8 +65,10 @@ def annotate_schema(schema: dict[str, t.Any], stream: StreamSpec) -> dict[str, t
     classes are put back wherever a schema passes through it.
     """
     classes = {spec.name: spec.pii for spec in stream.fields}
-    if stream.deleted_when:
+    if stream.deleted_when or stream.changes:
         classes[DELETED_AT] = "none"
+    if stream.changes:
+        classes[CHANGED_AT] = "none"
     properties = {
         name: ({**prop, "x-pii": classes[name]} if name in classes else dict(prop))
         for name, prop in schema.get("properties", {}).items()
@@ -68,12 +76,28 @@ def annotate_schema(schema: dict[str, t.Any], stream: StreamSpec) -> dict[str, t
     return {**schema, "properties": properties}
 
 
-def read_path(record: t.Mapping[str, t.Any], path: tuple[str, ...]) -> t.Any:
-    """Follow a dotted path into nested objects; a missing step or a null gives `_MISSING`/None."""
+#: Template namespaces (config, context, window) for fields declared with a `value` template.
+Templated = t.Mapping[str, t.Mapping[str, t.Any]]
+
+
+def _rendered(template: str, values: Templated | None) -> t.Any:
+    """Render a field's template; a value that is not set counts as missing."""
+    values = values or {}
+    rendered = render(template, values.get("config") or {}, values)
+    return _MISSING if rendered is None else rendered
+
+
+def read_path(record: t.Mapping[str, t.Any], path: tuple[PathStep, ...]) -> t.Any:
+    """Follow a path into nested objects and matched list elements; a missing step or a null gives `_MISSING`/None."""
     value: t.Any = record
     for step in path:
         # `dict` first: an isinstance check against typing.Mapping costs far more per call.
         if type(value) is not dict and not isinstance(value, t.Mapping):
+            if type(step) is ListMatch and type(value) is list:
+                value = step.pick(value)
+                if value is None:
+                    return _MISSING
+                continue
             return None if value is None else _MISSING
         value = value.get(step, _MISSING)
         if value is _MISSING:
@@ -105,22 +129,31 @@ class RecordShaper:
         if stream.deleted_when:
             self._consumed.add(stream.deleted_when["path"].split(".")[0])
         self.undeclared: Counter[str] = Counter()
+        self.sentinels: Counter[tuple[str, str]] = Counter()
+        self.uses_templates = any(spec.value or spec.sentinel_use for spec in stream.fields)
         self.records = 0
 
-    def shape(self, record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-        """Return the whitelisted record. Declared fields absent from the API record stay absent."""
+    def shape(self, record: t.Mapping[str, t.Any], values: Templated | None = None) -> dict[str, t.Any]:
+        """Return the whitelisted record. Declared fields absent from the API record stay absent.
+
+        `values` contains the config, context and window namespaces for fields declared with a `value` template.
+        """
         self.records += 1
         for name in record.keys() - self._consumed:
             self.undeclared[name] += 1
 
         shaped: dict[str, t.Any] = {}
         for spec in self._fields:
-            value = read_path(record, spec.path)
+            value = read_path(record, spec.path) if spec.value is None else _rendered(spec.value, values)
             if value is _MISSING:
                 if spec.default is None:
                     continue
                 value = spec.default
-            if spec.transform:
+            if spec.sentinels and value in spec.sentinels:
+                self.sentinels[(spec.name, value)] += 1
+                if spec.sentinel_use is not None:
+                    value = _rendered(spec.sentinel_use, values)
+            elif spec.transform:
                 value = TRANSFORMS[spec.transform](value, spec)
             if spec.items and value is not None:
                 if not isinstance(value, list):
@@ -133,6 +166,14 @@ class RecordShaper:
             deleted = read_path(record, tuple(self._deleted_when["path"].split("."))) == self._deleted_when["equals"]
             shaped[DELETED_AT] = datetime.now(UTC).isoformat() if deleted else None
         return shaped
+
+    def sentinel_summary(self) -> str | None:
+        """Describe the placeholder values met since the last call, or None when there were none."""
+        if not self.sentinels:
+            return None
+        counts = ", ".join(f"{value} in {name} ({count})" for (name, value), count in sorted(self.sentinels.items()))
+        self.sentinels.clear()
+        return f"placeholder values instead of real ones: {counts}"
 
     def summary(self) -> str | None:
         """Describe the undeclared fields that were dropped, or None when there were none."""

@@ -224,17 +224,19 @@ class ProgressPaginator(BaseAPIPaginator[t.Any]):
         """Return the value that requests the page after `response`, or None at the end."""
         raise NotImplementedError
 
-    def reconcile(self, strict: bool) -> None:
+    def reconcile(self, strict: bool, where: str = "") -> None:
         """Compare the rows read with the reported total: warn once, or raise when strict.
 
         Call it after the last page. Nothing happens when the API reported no total.
+        `where` names the part read, such as a window of days.
         """
         total = self._reported_total
         if total is None or total == self._rows_read:
             return
 
+        scope = f" ({where})" if where else ""
         message = (
-            f"Stream {self._stream_name!r}: read {self._rows_read} row(s) in {self._page_count} page(s), "
+            f"Stream {self._stream_name!r}{scope}: read {self._rows_read} row(s) in {self._page_count} page(s), "
             f"but the API reported a total of {total} at {self._total_path!r}."
         )
         if strict:

@@ -13,6 +13,7 @@ of a list of objects. Two layouts are supported:
 from __future__ import annotations
 
 import typing as t
+from decimal import Decimal, InvalidOperation
 
 from taps.engine.responses import read_dotted
 
@@ -23,7 +24,17 @@ REPORT_FORMAT_SCHEMA: dict[str, t.Any] = {
             "type": "object",
             "additionalProperties": False,
             "required": ["type"],
-            "properties": {"type": {"const": "ga4", "description": "Google Analytics 4 runReport layout."}},
+            "properties": {
+                "type": {"const": "ga4", "description": "Google Analytics 4 runReport layout."},
+                "typed_metrics": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": (
+                        "Type metric values by metricHeaders[].type: TYPE_INTEGER becomes an integer, every other "
+                        "numeric type an exact decimal. False keeps the strings the API sends."
+                    ),
+                },
+            },
         },
         {
             "type": "object",
@@ -52,21 +63,65 @@ def rows_jsonpath(report: t.Mapping[str, t.Any]) -> str:
 def report_records(body: t.Any, report: t.Mapping[str, t.Any], *, stream: str) -> t.Iterator[dict[str, t.Any]]:
     """Yield one record per report row, keyed by the header names."""
     if report["type"] == "ga4":
-        yield from _ga4_records(body, stream)
+        yield from _ga4_records(body, stream, typed=bool(report.get("typed_metrics")))
     else:
         yield from _column_records(body, report.get("headers", "columns"), report.get("rows", "rows"), stream)
 
 
-def _ga4_records(body: t.Any, stream: str) -> t.Iterator[dict[str, t.Any]]:
+def _ga4_records(body: t.Any, stream: str, *, typed: bool = False) -> t.Iterator[dict[str, t.Any]]:
     dimensions = [header.get("name") for header in read_dotted(body, "dimensionHeaders") or []]
-    metrics = [header.get("name") for header in read_dotted(body, "metricHeaders") or []]
+    metric_headers = read_dotted(body, "metricHeaders") or []
+    metrics = [header.get("name") for header in metric_headers]
+    types = [header.get("type") for header in metric_headers]
     for number, row in enumerate(read_dotted(body, "rows") or [], start=1):
         dimension_values = [cell.get("value") for cell in row.get("dimensionValues") or []]
         metric_values = [cell.get("value") for cell in row.get("metricValues") or []]
         if len(dimension_values) != len(dimensions) or len(metric_values) != len(metrics):
             msg = f"Stream {stream!r}: report row {number} has a different number of values than headers."
             raise ReportFormatError(msg)
+        if typed:
+            metric_values = [
+                _typed_metric(value, kind, stream=stream, row=number, name=name)
+                for value, kind, name in zip(metric_values, types, metrics, strict=True)
+            ]
         yield dict(zip(dimensions + metrics, dimension_values + metric_values, strict=True))
+
+
+def _typed_metric(value: t.Any, kind: t.Any, *, stream: str, row: int, name: t.Any) -> t.Any:
+    """Turn one GA4 metric string into an int (TYPE_INTEGER) or an exact Decimal (every other type)."""
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or (kind == "TYPE_INTEGER" and number != number.to_integral_value()):
+        expected = "a whole number" if kind == "TYPE_INTEGER" else "a number"
+        msg = f"Stream {stream!r}: metric {name!r} in report row {row} is not {expected} as its header type {kind!r} says."
+        raise ReportFormatError(msg)
+    return int(number) if kind == "TYPE_INTEGER" else number
+
+
+#: GA4 response metadata flags that mean the numbers are incomplete or estimated.
+GA4_QUALITY_FLAGS = {
+    "dataLossFromOtherRow": "rows were grouped into an '(other)' row because the report exceeded GA4's cardinality limit",
+    "subjectToThresholding": "GA4 withheld rows with few users (thresholding)",
+    "samplingMetadatas": "the numbers are estimated from a sample of the data",
+}
+
+
+def ga4_report_notes(body: t.Any) -> list[str]:
+    """Return the quality warnings a GA4 response's metadata raises; they name flags, never values."""
+    metadata = read_dotted(body, "metadata") if isinstance(body, dict) else None
+    if not isinstance(metadata, dict):
+        return []
+    return [text for flag, text in GA4_QUALITY_FLAGS.items() if metadata.get(flag)]
+
+
+def ga4_tokens_left(body: t.Any) -> int | None:
+    """Return the property's remaining daily tokens when the response reports its quota (`returnPropertyQuota`)."""
+    remaining = read_dotted(body, "propertyQuota.tokensPerDay.remaining") if isinstance(body, dict) else None
+    return remaining if isinstance(remaining, int) and not isinstance(remaining, bool) else None
 
 
 def _column_records(body: t.Any, headers_path: str, rows_path: str, stream: str) -> t.Iterator[dict[str, t.Any]]:

@@ -19,9 +19,11 @@ from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from taps.engine.declaration import SourceSpec, StreamSpec
-from taps.engine.fields import RecordShaper, stream_schema
+from taps.engine.change_feed import CHANGE_MARK, CHANGES_KEY, ChangeFeedMixin
+from taps.engine.fields import CHANGED_AT, RecordShaper, stream_schema
 from taps.engine.pagination import ProgressPaginator, apply_page, build_paginator
-from taps.engine.reports import report_records, rows_jsonpath
+from taps.engine.page_size import paginator_with_page_size
+from taps.engine.reports import ga4_report_notes, ga4_tokens_left, report_records, rows_jsonpath
 from taps.engine.responses import response_json
 from taps.engine.report_jobs import ReportJobRunner, parse_report_job, results_path, run_with_splitting
 from taps.engine.retry import (
@@ -57,7 +59,7 @@ class MissingKeyError(RuntimeError):
     """Raised when a record has no value for a primary-key field."""
 
 
-class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.Any]):
+class DeclarativeStream(ChangeFeedMixin, WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.Any]):
     """One declared stream: request shaping, pagination, bookmarks and the field whitelist."""
 
     # Many APIs list newest first, so the SDK keeps the maximum replication value
@@ -78,7 +80,7 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
         super().__init__(tap=tap, name=spec.name, schema=stream_schema(spec), path=spec.path, http_method=spec.method)
         self._paginator: ProgressPaginator | None = None
         self.primary_keys = list(spec.primary_key)
-        self.replication_key = spec.replication.key if spec.replication else None
+        self.replication_key = spec.replication.key if spec.replication else (CHANGED_AT if spec.changes else None)
         self.error_policy = build_error_policy(source.errors)
         self._shaper = RecordShaper(spec)
         self._seen_keys: dict[tuple[t.Any, ...], int] = {}
@@ -86,12 +88,15 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
         self._page_size: int | None = None
         self._days_outside_window = 0
         self._current_window: dict[str, t.Any] = {}
+        self._report_notes: dict[str, list[str]] = {}
+        self._tokens_left: int | None = None
         self._report_job = parse_report_job(spec.report_job) if spec.report_job else None
+        self._paginator_spec = paginator_with_page_size(spec, self.config)
 
     @property
     def url_base(self) -> str:
-        """Return the API root rendered from the declaration and the config."""
-        return str(render(self.source.base_url, self.config)).rstrip("/")
+        """Return the API root rendered from the declaration and the config; a stream's own root wins."""
+        return str(render(self.spec.base_url or self.source.base_url, self.config)).rstrip("/")
 
     @property
     def records_jsonpath(self) -> str:
@@ -125,7 +130,7 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
         """Return a fresh paginator of the declared kind, kept to reconcile its totals afterwards."""
         records_path = rows_jsonpath(self.spec.report_format) if self.spec.report_format else self.spec.records
         self._paginator = build_paginator(
-            self.spec.paginator, stream_name=self.name, records_path=records_path, logger=self.logger
+            self._paginator_spec, stream_name=self.name, records_path=records_path, logger=self.logger
         )
         return self._paginator
 
@@ -134,12 +139,14 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
         job_id = (context or {}).get(JOB_KEY)
         if job_id and self._report_job is not None:
             return self.url_base + results_path(self._report_job, job_id)
+        if CHANGES_KEY in (context or {}):
+            return self.url_base + self.changes.path
         return super().get_url(context)
 
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
         """Shape the request for the current page: cursor, offset, token or next link."""
         request = super().get_http_request(page=page)
-        url, params, data = apply_page(self.spec.paginator, page.next_page_token, request.url, request.params, request.data)
+        url, params, data = apply_page(self._paginator_spec, page.next_page_token, request.url, request.params, request.data)
         return dataclasses.replace(request, url=url, params=params, data=data)
 
     def prepare_request_payload(self, context: Context | None, next_page_token: t.Any | None) -> dict[str, t.Any] | None:
@@ -204,6 +211,8 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
 
     def get_url_params(self, context: Context | None, next_page_token: t.Any | None) -> dict[str, t.Any]:
         """Build the query string: declared params and the window's bounds (pages are added later)."""
+        if CHANGES_KEY in (context or {}):
+            return self._change_url_params(context)
         if (context or {}).get(JOB_KEY) and self._report_job is not None:
             # A job's results take only paging parameters, because the query was sent with the job.
             params = render_mapping(self.spec.params, self.config)
@@ -212,6 +221,8 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
         window = (context or {}).get(WINDOW_KEY)
         if window:
             params.update(self._window_params(window, context))
+        if self.spec.changes is not None:
+            params.update(self._full_read_params())
         return params
 
     def _template_values(self, context: Context | None) -> dict[str, dict[str, t.Any]]:
@@ -263,16 +274,35 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
         """Yield the records of the body: report rows by their headers, else the declared selector."""
+        if self._feed is not None:
+            self._note_response(response)
+            yield from self._parse_changes(response)
+            return
         body = response_json(response)
         if self.spec.report_format:
+            if self.spec.report_format["type"] == "ga4":
+                self._note_ga4_metadata(body)
             yield from report_records(body, self.spec.report_format, stream=self.name)
         else:
             yield from extract_jsonpath(self.spec.records, body)
 
+    def _note_ga4_metadata(self, body: t.Any) -> None:
+        """Count the quality flags of a GA4 response per window, and keep the daily tokens it reports left."""
+        window = self._current_window
+        label = f"{window['start']}..{window['end']}" if window.get("start") else "all days"
+        for note in ga4_report_notes(body):
+            self._report_notes.setdefault(note, []).append(label)
+        tokens = ga4_tokens_left(body)
+        if tokens is not None:
+            self._tokens_left = tokens
+
     def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
         """Cut the record to the whitelist and drop a key already emitted in this run."""
         try:
-            shaped = self._shaper.shape(row)
+            if CHANGE_MARK in row:
+                shaped = self._shape_change(row)
+            else:
+                shaped = self._shaper.shape(row, self._field_values(context) if self._shaper.uses_templates else None)
         except FieldTransformError as error:
             raise FieldTransformError(f"Stream {self.name!r}: {error}") from None
         key = tuple(shaped.get(name) for name in self.spec.primary_key)
@@ -281,6 +311,12 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
             msg = (
                 f"Stream {self.name!r}: a record has no value for primary-key field(s) {missing}; check the "
                 "fields' paths in the declaration, or the breakdown the request asks for."
+            )
+            raise MissingKeyError(msg)
+        if self.replication_key is not None and self.replication_key not in shaped:
+            msg = (
+                f"Stream {self.name!r}: a record has no {self.replication_key!r}, the replication key; check the "
+                "field's path in the declaration, and keep the field in any projection the request asks for."
             )
             raise MissingKeyError(msg)
         if self._outside_window(shaped):
@@ -301,6 +337,10 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
         self._duplicates += 1
         return None
 
+    def _field_values(self, context: Context | None) -> dict[str, t.Any]:
+        """Return the namespaces of `value` templates: the config, the partition's context and the current window."""
+        return {**self._template_values({**(context or {}), WINDOW_KEY: self._current_window}), "config": self.config}
+
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """Read every window, oldest first, then log one summary of dropped fields and duplicates.
 
@@ -309,13 +349,16 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
         accounts and streams go on, and the tap exits with an error at the end.
         """
         try:
-            for window in self._windows(context):
-                # The window travels in a copy of the context; state lookups keep using `context`.
-                window_context = {**(context or {}), WINDOW_KEY: window} if window else context
-                if self._report_job is not None and window:
-                    yield from self._records_through_jobs(window_context)
-                else:
-                    yield from self._read_pages(window_context)
+            if self.spec.changes is not None:
+                yield from self._change_records(context)
+            else:
+                for window in self._windows(context):
+                    # The window travels in a copy of the context; state lookups keep using `context`.
+                    window_context = {**(context or {}), WINDOW_KEY: window} if window else context
+                    if self._report_job is not None and window:
+                        yield from self._records_through_jobs(window_context)
+                    else:
+                        yield from self._read_pages(window_context)
         except FatalAPIError as error:
             # A spent quota or a refused account stops this partition only.
             self._stop_partition(context, str(error))
@@ -359,6 +402,16 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
                 self._days_outside_window,
             )
             self._days_outside_window = 0
+        for note, windows in self._report_notes.items():
+            listed = ", ".join(sorted(set(windows))[:5]) + (", ..." if len(set(windows)) > 5 else "")
+            self.logger.warning("Stream %s: %s, in %d response(s) (days %s)", self.name, note, len(windows), listed)
+        self._report_notes = {}
+        if self._tokens_left is not None:
+            self.logger.info("Stream %s: the API reports %d quota tokens left today", self.name, self._tokens_left)
+            self._tokens_left = None
+        placeholders = self._shaper.sentinel_summary()
+        if placeholders:
+            self.logger.warning("Stream %s: %s", self.name, placeholders)
         summary = self._shaper.summary()
         if summary:
             self.logger.info("Stream %s: %s", self.name, summary)
@@ -371,7 +424,9 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
         self._current_window = (context or {}).get(WINDOW_KEY) or {}
         yield from super().get_records(context)
         if self._paginator is not None:
-            self._paginator.reconcile(strict=self.spec.strict_totals)
+            window = self._current_window
+            where = f"window {window['start']} to {window.get('end') or 'now'}" if window.get("start") else ""
+            self._paginator.reconcile(strict=self.spec.strict_totals, where=where)
 
     def _records_through_jobs(self, window_context: dict[str, t.Any]) -> t.Iterable[dict[str, t.Any]]:
         """Read one date window through asynchronous report jobs, halving the range when a job fails."""
@@ -412,7 +467,7 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
         STATE and logs, and a changed primary key would change row identity.
         """
         super().apply_catalog(catalog)
-        declared_replication = self.spec.replication.key if self.spec.replication else None
+        declared_replication = self.spec.replication.key if self.spec.replication else (CHANGED_AT if self.spec.changes else None)
         if self.replication_key != declared_replication:
             msg = (
                 f"Stream {self.name!r}: the catalog sets replication key {self.replication_key!r}, but the "
@@ -465,6 +520,12 @@ class DeclarativeStream(WindowPlanningMixin, RetryingStreamMixin, RESTStream[t.A
                     "Stream %s: the API requested less data per page; %s %d -> %d", self.name, param, current, smaller
                 )
                 self._page_size = smaller
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """Describe an HTTP error, with the declaration's next step for its status (`status_hints`)."""
+        message = super().response_error_message(response)
+        hint = self.source.status_hints.get(response.status_code)
+        return f"{message}. {hint}" if hint else message
 
     def backoff_handler(self, details: t.Any) -> None:
         """Log a retry with the path, the attempt and the wait, never the request's query or body."""

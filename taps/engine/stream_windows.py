@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from singer_sdk.exceptions import ConfigValidationError
 
-from taps.engine.templates import render
+from taps.engine.templates import render, render_mapping
 from taps.engine.transforms import is_time_zone
 from taps.engine.windows import WindowRules, format_bound, local_date, plan_date_windows, plan_windows
 
@@ -168,6 +168,7 @@ class WindowPlanningMixin:
 
         params: dict[str, t.Any] = {}
         if start is not None and replication.request_param:
+            params.update(render_mapping(replication.filter_params, self.config))
             params[replication.request_param] = start
         if end_moment is not None and replication.request_end_param:
             params[replication.request_end_param] = format_bound(end_moment, replication.request_format, zone)

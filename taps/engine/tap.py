@@ -12,7 +12,7 @@ from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 
-from taps.engine.auth import build_authenticator, register_secret
+from taps.engine.auth import auth_config_problems, build_authenticator, register_secret
 from taps.engine.declaration import SettingSpec, SourceSpec, StreamSpec, load_declaration
 from taps.engine.fields import annotate_schema
 from spendlake.singer_io import BufferedMsgSpecWriter
@@ -82,10 +82,14 @@ class DeclarativeTap(Tap):
                 self._authenticator = build_authenticator(self.source.auth, self.config, source_name=self.source.name)
             return self._authenticator
 
+    def stream_base(self, spec: StreamSpec) -> type[DeclarativeStream]:
+        """Return the class a declared stream's class derives from; a source's hook module may override it."""
+        return DeclarativeStream
+
     def discover_streams(self) -> list[DeclarativeStream]:
         """Create one stream per declared stream, each of its own class so children find their parent."""
         classes = {
-            spec.name: type(f"{spec.name.title().replace('_', '')}Stream", (DeclarativeStream,), {"__module__": __name__})
+            spec.name: type(f"{spec.name.title().replace('_', '')}Stream", (self.stream_base(spec),), {"__module__": __name__})
             for spec in self.source.streams
         }
         for spec in self.source.streams:
@@ -176,7 +180,7 @@ class DeclarativeTap(Tap):
 
     def _config_errors(self) -> list[str]:
         """Find what the config JSON Schema does not check: unsafe SDK settings and timestamp formats."""
-        errors = []
+        errors = auth_config_problems(self.source.auth, self.config)
         unsafe = [name for name in UNSAFE_SETTINGS if self.config.get(name)]
         if unsafe:
             errors.append(

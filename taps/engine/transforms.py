@@ -104,6 +104,15 @@ def resource_name_id(value: t.Any, spec: FieldSpec) -> int | str | None:
     return last
 
 
+def url_path(value: t.Any, spec: FieldSpec) -> str | None:
+    """Cut a URL or path at its query string or fragment, which can carry e-mail addresses and tokens."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        _fail(spec, "a URL or path string", value)
+    return value.split("?", 1)[0].split("#", 1)[0]
+
+
 def is_time_zone(name: str) -> bool:
     """Tell whether `name` is an IANA time zone known to this Python."""
     try:
@@ -141,4 +150,5 @@ TRANSFORMS: dict[str, t.Callable[[t.Any, FieldSpec], t.Any]] = {
     "local_timestamp": local_timestamp,
     "numeric_string": numeric_string,
     "resource_name_id": resource_name_id,
+    "url_path": url_path,
 }

@@ -125,9 +125,14 @@ def _within_retention(stream: str, *, bookmark: _Moment, lower: _Moment, horizon
 
 
 def format_bound(bound: datetime, request_format: str, zone: str | None) -> int | str:
-    """Render a bound for a request: epoch seconds, ISO-8601, or a date in the source's zone."""
+    """Render a bound for a request: epoch seconds, ISO-8601, a date in the source's zone, or a SQL DATETIME in UTC.
+
+    `sql_datetime` drops fractions of a second, which widens an inclusive lower bound.
+    """
     if request_format == "epoch_seconds":
         return int(bound.timestamp())
+    if request_format == "sql_datetime":
+        return bound.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     if request_format == "date":
         return local_date(bound, zone).isoformat()
     return bound.astimezone(UTC).isoformat()

@@ -26,6 +26,17 @@ if t.TYPE_CHECKING:
     from targets.warehouse.target import TargetWarehouse
 
 
+#: Columns singer-sdk adds for record metadata that the warehouse does not store.
+_SDK_METADATA_COLUMNS = (
+    "_sdc_extracted_at",
+    "_sdc_received_at",
+    "_sdc_batched_at",
+    "_sdc_sequence",
+    "_sdc_table_version",
+    "_sdc_sync_started_at",
+)
+
+
 class _ValueFreeValidator(JSONSchemaValidator):
     """The SDK's jsonschema validator with messages that name the field and rule, not the value."""
 
@@ -78,6 +89,22 @@ class WarehouseSink(BatchSink):
         `arrow_batch` parses date and date-time strings per column instead.
         NOTE: this overrides a private singer-sdk 0.54.9 hook; recheck it when upgrading the SDK.
         """
+
+    def _remove_sdc_metadata_from_schema(self) -> None:
+        """Drop the SDK's record metadata columns, but keep the tombstone column `_sdc_deleted_at`.
+
+        A source that reports deletions sends the key plus `_sdc_deleted_at`, and the
+        upsert then turns the stored row into that tombstone.
+        NOTE: this overrides a private singer-sdk 0.54.9 hook; recheck it when upgrading the SDK.
+        """
+        properties = self.schema["properties"]
+        for column in _SDK_METADATA_COLUMNS:
+            properties.pop(column, None)
+
+    def _remove_sdc_metadata_from_record(self, record: dict) -> None:
+        """Drop the SDK's record metadata values except `_sdc_deleted_at` (see the schema hook)."""
+        for column in _SDK_METADATA_COLUMNS:
+            record.pop(column, None)
 
     def preprocess_record(self, record: dict, context: dict) -> dict:
         """Count fields the SCHEMA does not declare; they are not stored."""

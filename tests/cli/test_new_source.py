@@ -32,7 +32,7 @@ def test_scaffold_files_are_valid(tmp_path: Path) -> None:
     assert project["entry-points"]["spendlake.sources"] == {"crm_leads": "spendlake_source_crm_leads"}
     extractors = yaml.safe_load(meltano_yml.read_text())["plugins"]["extractors"]
     assert extractors[0]["name"] == "tap-crm-leads"
-    assert [e["name"] for e in extractors[1:]] == ["tap-stripe", "tap-google-ads", "tap-facebook", "tap-toy"]
+    assert [e["name"] for e in extractors[1:]] == ["tap-stripe", "tap-google-ads", "tap-facebook", "tap-google-analytics", "tap-magento", "tap-toy"]
 
 
 def test_scaffold_test_passes(tmp_path: Path) -> None:

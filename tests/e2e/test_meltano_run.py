@@ -95,10 +95,24 @@ def test_second_run_adds_only_new_objects(synced: dict[str, t.Any]) -> None:
     world = synced["second_world"]
 
     for stream in ("charges", "customers", "refunds"):
-        total, distinct = pipeline.query(f"select count(*), count(distinct id) from stripe.{stream}")[0]  # noqa: S608
-        assert total == world.count(stream), stream
+        live, total, distinct = pipeline.query(
+            f"select count(*) filter (where _sdc_deleted_at is null), count(*), count(distinct id) from stripe.{stream}"  # noqa: S608
+        )[0]
+        assert live == world.count(stream), stream
         assert distinct == total, stream
     assert world.count("charges") > synced["first_world"].count("charges")
+
+
+def test_customers_deleted_in_the_tick_become_tombstones(synced: dict[str, t.Any]) -> None:
+    pipeline: Pipeline = synced["pipeline"]
+    deleted = synced["second_world"].deleted("customers")
+
+    tombstones = pipeline.query(
+        "select count(*), count(email), count(created) from stripe.customers where _sdc_deleted_at is not null"
+    )[0]
+
+    assert len(deleted) > 0
+    assert tombstones == (len(deleted), 0, 0)
 
 
 def test_second_run_reads_incrementally(synced: dict[str, t.Any]) -> None:

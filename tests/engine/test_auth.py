@@ -296,7 +296,8 @@ def test_unknown_kind_lists_allowed_values(declaration: dict[str, t.Any], shown:
         build_authenticator(declaration, CONFIG, source_name="acme")
 
     assert raised.value.errors == [
-        f"auth.type: {shown} is not one of the allowed values: none, bearer, api_key, basic, oauth2_refresh"
+        f"auth.type: {shown} is not one of the allowed values: none, bearer, api_key, basic, oauth2_refresh, "
+        "google_service_account, first_of"
     ]
 
 
@@ -327,7 +328,7 @@ def test_unset_settings_reported_together() -> None:
 
 
 def test_schemas_describe_every_property() -> None:
-    assert set(AUTH_SCHEMAS) == {"none", "bearer", "api_key", "basic", "oauth2_refresh"}
+    assert set(AUTH_SCHEMAS) == {"none", "bearer", "api_key", "basic", "oauth2_refresh", "google_service_account", "first_of"}
     assert AUTH_SCHEMA["oneOf"] == list(AUTH_SCHEMAS.values())
 
     for kind, schema in AUTH_SCHEMAS.items():

@@ -226,7 +226,7 @@ def test_unknown_version_400(world: StripeWorld, version: str) -> None:
 # Routing and methods
 
 
-@pytest.mark.parametrize("path", ["/v1/x", "/v1/charges/", "/v1/invoices", "/"])
+@pytest.mark.parametrize("path", ["/v1/x", "/v1/charges/", "/v1/disputes", "/"])
 def test_unknown_path_404(world: StripeWorld, path: str) -> None:
     error = error_of(world, 404, path=path)
 

@@ -27,13 +27,18 @@ def test_discover_marks_every_field(tmp_path: Path) -> None:
     result = subprocess.run([TAP, "--config", str(config), "--discover"], capture_output=True, text=True, check=True)
 
     streams = {entry["tap_stream_id"]: entry for entry in json.loads(result.stdout)["streams"]}
-    assert sorted(streams) == ["charges", "customers", "refunds"]
+    assert sorted(streams) == [
+        "balance_transactions", "charges", "customers", "invoices", "payment_intents", "prices", "products",
+        "refunds", "subscriptions",
+    ]
     for name, entry in streams.items():
         properties = entry["schema"]["properties"]
         unmarked = [field for field, prop in properties.items() if "x-pii" not in prop]
         assert unmarked == [], name
-        assert entry["replication_key"] == "created", name
+        # Immutable balance transactions bookmark on `created`; the others on the change time.
+        assert entry["replication_key"] == ("created" if name == "balance_transactions" else "_sdc_changed_at"), name
         assert entry["key_properties"] == ["id"], name
+    assert "client_secret" not in streams["payment_intents"]["schema"]["properties"]
     assert "sk_test_unused" not in result.stdout
     assert "sk_test_unused" not in result.stderr
 
@@ -47,6 +52,17 @@ def test_stream_maps_rejected(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Setting(s) stream_maps cannot be used with tap-stripe" in result.stderr
     assert result.stdout == ""
+
+
+def test_invalid_expired_events_named(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"api_key": "sk_test_unused", "expired_events": "ignore"}))
+
+    result = subprocess.run([TAP, "--config", str(config)], capture_output=True, text=True, check=False)
+
+    assert result.returncode == 1
+    assert "expired_events" in result.stderr
+    assert "full_refresh|fail" in result.stderr
 
 
 def test_invalid_start_date_named(tmp_path: Path) -> None:

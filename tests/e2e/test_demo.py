@@ -1,0 +1,137 @@
+"""End to end: the demo loads all five sources, and no personal value reaches the disk in clear.
+
+The demo runs once for the module, as `make demo` does, but in a temporary
+project folder and home, so the repository's own `.spendlake/` is left alone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from sandbox.ads_data import AdsWorld
+from sandbox.ga4_data import GA4World
+from sandbox.magento_data import MagentoWorld
+from sandbox.server import state_path
+from sandbox.stripe_data import StripeWorld
+from spendlake.demo import SOURCES, run_demo
+from tests.e2e.project import REPO
+
+pytestmark = pytest.mark.e2e
+
+#: Shorter values (a two-letter state, a house number) occur by chance in encrypted bytes.
+MIN_NEEDLE_LENGTH = 6
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str, t.Any]]:
+    """Run the demo once in a fresh project folder and home."""
+    root = tmp_path_factory.mktemp("demo")
+    project = root / "project"
+    project.mkdir()
+    shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
+    home = project / ".spendlake"
+    patcher = pytest.MonkeyPatch()
+    patcher.delenv("SPENDLAKE_MASTER_KEY", raising=False)
+    patcher.delenv("MELTANO_STATE_BACKEND_URI", raising=False)
+    # run_demo sets it in this process, and the patcher removes it again afterwards.
+    patcher.setenv("SPENDLAKE_ALLOW_LOCAL_MASTER_KEY", "true")
+
+    out = io.StringIO()
+    summary = run_demo(home, project_root=project, out=out)
+    state = json.loads(state_path(home / "sandbox").read_text())
+
+    yield {"project": project, "home": home, "summary": summary, "out": out.getvalue(), "state": state}
+    patcher.undo()
+
+
+def served_personal_values(state: dict[str, t.Any]) -> dict[str, set[str]]:
+    """Every personal value the sandbox served in the demo's first run (no ticks yet), per source."""
+    assert state["ticks"] == []
+    seed, anchor = state["seed"], state["anchor"]
+    values = {
+        "stripe": StripeWorld(seed, anchor).personal_values(),
+        "ads": AdsWorld(seed, anchor).personal_values(),
+        "google_analytics": GA4World(seed, anchor, ()).personal_values(),
+        "magento": MagentoWorld(seed, anchor).personal_values(),
+    }
+    return {source: {value for value in found if len(value) >= MIN_NEEDLE_LENGTH} for source, found in values.items()}
+
+
+def test_demo_loads_every_source(demo: dict[str, t.Any]) -> None:
+    loaded = {row.table.split(".")[0]: 0 for row in demo["summary"]}
+    for row in demo["summary"]:
+        loaded[row.table.split(".")[0]] += row.loaded
+
+    assert len(SOURCES) == 5
+    assert set(loaded) == {"stripe", "google_ads", "facebook", "google_analytics", "magento"}
+    assert all(count > 0 for count in loaded.values()), loaded
+
+
+def test_demo_summary_names_every_table(demo: dict[str, t.Any]) -> None:
+    tables = {row.table for row in demo["summary"]}
+
+    for table in ("google_analytics.traffic_daily", "magento.orders", "stripe.invoices", "stripe.subscriptions"):
+        assert table in tables
+        assert table in demo["out"]
+
+
+def files_containing(folder: Path, needles: list[str], scratch: Path) -> list[Path]:
+    """List the files under `folder` whose bytes contain any needle, with grep's multi-pattern search."""
+    patterns = scratch / "needles.txt"
+    patterns.write_text("\n".join(needles) + "\n", encoding="utf-8")
+    found = subprocess.run(
+        ["grep", "--recursive", "--files-with-matches", "--fixed-strings", "--text", "--file", str(patterns), str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # grep exits 1 when nothing matched and 2 on an error.
+    assert found.returncode in (0, 1), found.stderr
+    return [Path(line) for line in found.stdout.splitlines()]
+
+
+def test_no_served_personal_value_on_disk(demo: dict[str, t.Any], tmp_path: Path) -> None:
+    needles_by_source = served_personal_values(demo["state"])
+    assert len(needles_by_source["stripe"]) > 500
+    assert len(needles_by_source["magento"]) > 500
+    assert len(needles_by_source["google_analytics"]) > 0
+    assert len(needles_by_source["ads"]) > 0
+    needles = sorted({value for found in needles_by_source.values() for value in found})
+
+    files = [path for path in demo["project"].rglob("*") if path.is_file()]
+    leaking = files_containing(demo["project"], needles, tmp_path)
+
+    assert any(path.suffix == ".parquet" for path in files)
+    assert any(path.name == "warehouse.duckdb" for path in files)
+    assert [str(path.relative_to(demo["project"])) for path in leaking] == []
+
+
+def test_disk_scan_finds_planted_value(demo: dict[str, t.Any], tmp_path: Path) -> None:
+    needle = sorted(served_personal_values(demo["state"])["magento"])[0]
+    folder = tmp_path / "planted"
+    folder.mkdir()
+    (folder / "copy.bin").write_bytes(b"\x00\x01" + needle.encode() + b"\xff")
+
+    assert files_containing(folder, [needle], tmp_path) == [folder / "copy.bin"]
+
+
+def test_no_served_personal_value_in_the_summary(demo: dict[str, t.Any]) -> None:
+    needles = [value for found in served_personal_values(demo["state"]).values() for value in found]
+
+    assert [value for value in needles if value in demo["out"]] == []
+
+
+def test_warehouse_files_are_under_home(demo: dict[str, t.Any]) -> None:
+    home: Path = demo["home"]
+
+    parquet = list((home / "warehouse" / "demo" / "parquet").rglob("*.parquet"))
+    sources = {path.relative_to(home / "warehouse" / "demo" / "parquet").parts[0] for path in parquet}
+
+    assert sources == {"stripe", "google_ads", "facebook", "google_analytics", "magento"}

@@ -1,0 +1,302 @@
+"""A stream with a `changes` section: full read, events since the bookmark, tombstones, expired bookmarks."""
+
+from __future__ import annotations
+
+import copy
+import email.utils
+import logging
+import typing as t
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+import responses
+
+from singer_sdk.exceptions import ConfigValidationError
+
+from taps.engine.change_feed import is_expired, server_time
+from taps.engine.declaration import DeclarationError, parse_declaration
+from taps.engine.tap import StreamsStoppedError, build_tap_class
+from tests.singer_run import final_state, records_of, run_tap
+
+BASE = "http://api.test"
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+CONFIG = {"api_key": "k", "api_url": BASE}
+
+DECLARATION: dict[str, t.Any] = {
+    "name": "acme",
+    "api": {"base_url": "{config.api_url}"},
+    "auth": {"type": "bearer", "token": "{config.api_key}"},
+    "settings": [
+        {"name": "api_key", "type": "string", "required": True, "secret": True},
+        {"name": "api_url", "type": "string", "default": BASE},
+        {"name": "start_date", "type": "string", "format": "date-time"},
+        {"name": "expired_events", "type": "string", "default": "full_refresh", "pattern": "^(full_refresh|fail)$"},
+    ],
+    "stream_defaults": {
+        "records": "$.data[*]",
+        "paginator": {"type": "cursor", "has_more": "has_more", "cursor_field": "id", "cursor_param": "starting_after"},
+        "params": {"limit": 2},
+    },
+    "streams": {
+        "customers": {
+            "path": "/v1/customers",
+            "primary_key": ["id"],
+            "changes": {
+                "path": "/v1/events",
+                "types": ["customer.created", "customer.updated", "customer.deleted"],
+                "object_type": "customer",
+                "deleted_types": ["customer.deleted"],
+                "start_param": "created[gte]",
+                "retention_days": 30,
+                "on_expired_bookmark": "{config.expired_events}",
+                "params": {"limit": 2},
+            },
+            "ignored_fields": ["object"],
+            "fields": {
+                "id": {"type": "string", "pii": "identifier"},
+                "created": {"type": "string", "format": "date-time", "transform": "epoch_seconds", "pii": "none"},
+                "email": {"type": "string", "pii": "email"},
+                "plan": {"type": "string", "pii": "none"},
+            },
+        },
+    },
+}
+
+
+def tap_class(declaration: dict[str, t.Any] | None = None) -> type:
+    return build_tap_class(parse_declaration(copy.deepcopy(declaration or DECLARATION)))
+
+
+def customer(object_id: str, email_address: str, plan: str = "basic") -> dict[str, t.Any]:
+    return {"id": object_id, "object": "customer", "created": 1_700_000_000, "email": email_address, "plan": plan}
+
+
+def event(event_id: str, event_type: str, moment: datetime, obj: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {"id": event_id, "object": "event", "type": event_type, "created": int(moment.timestamp()), "data": {"object": obj}}
+
+
+def page(items: list[dict[str, t.Any]], has_more: bool = False) -> dict[str, t.Any]:
+    return {"object": "list", "has_more": has_more, "data": items}
+
+
+def date_header(moment: datetime) -> dict[str, str]:
+    return {"Date": email.utils.format_datetime(moment, usegmt=True)}
+
+
+def state_at(moment: datetime, key: str = "_sdc_changed_at") -> dict[str, t.Any]:
+    return {"bookmarks": {"customers": {"replication_key": key, "replication_key_value": moment.isoformat()}}}
+
+
+def bookmark_of(messages: list[dict[str, t.Any]]) -> str:
+    return final_state(messages)["bookmarks"]["customers"]["replication_key_value"]
+
+
+# The first run
+
+
+@responses.activate
+def test_first_run_reads_list_and_bookmarks_its_start() -> None:
+    responses.add(responses.GET, f"{BASE}/v1/customers", json=page([customer("c2", "b@example.com"), customer("c1", "a@example.com")]), headers=date_header(NOW))
+
+    messages = run_tap(tap_class(), {**CONFIG, "start_date": "2026-01-01T00:00:00Z"})
+
+    records = records_of(messages, "customers")
+    assert [record["id"] for record in records] == ["c2", "c1"]
+    assert {record["_sdc_changed_at"] for record in records} == {NOW.isoformat()}
+    assert {record["_sdc_deleted_at"] for record in records} == {None}
+    assert bookmark_of(messages) == NOW.isoformat()
+    query = parse_qs(urlparse(responses.calls[0].request.url).query)
+    assert query["created[gte]"] == [str(int(datetime(2026, 1, 1, tzinfo=UTC).timestamp()))]
+
+
+@responses.activate
+def test_empty_list_still_sets_bookmark() -> None:
+    responses.add(responses.GET, f"{BASE}/v1/customers", json=page([]), headers=date_header(NOW))
+
+    messages = run_tap(tap_class(), CONFIG)
+
+    assert records_of(messages, "customers") == []
+    assert bookmark_of(messages) == NOW.isoformat()
+
+
+@responses.activate
+def test_created_bookmark_of_older_state_reads_list(caplog: pytest.LogCaptureFixture) -> None:
+    responses.add(responses.GET, f"{BASE}/v1/customers", json=page([customer("c1", "a@example.com")]), headers=date_header(NOW))
+
+    with caplog.at_level(logging.WARNING):
+        messages = run_tap(tap_class(), CONFIG, state=state_at(NOW - timedelta(days=3), key="created"))
+
+    assert [record["id"] for record in records_of(messages, "customers")] == ["c1"]
+    assert bookmark_of(messages) == NOW.isoformat()
+    assert final_state(messages)["bookmarks"]["customers"]["replication_key"] == "_sdc_changed_at"
+    assert "the saved bookmark is on 'created'" in caplog.text
+    assert all("/v1/events" not in call.request.url for call in responses.calls)
+
+
+# Later runs
+
+
+@responses.activate
+def test_newest_event_per_object_wins() -> None:
+    bookmark = NOW - timedelta(days=2)
+    events = [
+        event("e4", "customer.updated", NOW - timedelta(hours=1), customer("c1", "new@example.com", "pro")),
+        event("e3", "customer.updated", NOW - timedelta(hours=2), customer("c2", "b@example.com")),
+        event("e2", "customer.updated", NOW - timedelta(hours=3), customer("c1", "old@example.com", "basic")),
+        event("e1", "customer.created", NOW - timedelta(hours=4), customer("c1", "first@example.com")),
+    ]
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page(events[:2], has_more=True), headers=date_header(NOW))
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page(events[2:]), headers=date_header(NOW))
+
+    messages = run_tap(tap_class(), CONFIG, state=state_at(bookmark))
+
+    records = records_of(messages, "customers")
+    assert [(record["id"], record["email"], record["plan"]) for record in records] == [
+        ("c1", "new@example.com", "pro"),
+        ("c2", "b@example.com", "basic"),
+    ]
+    assert records[0]["_sdc_changed_at"] == (NOW - timedelta(hours=1)).isoformat()
+    first = parse_qs(urlparse(responses.calls[0].request.url).query)
+    assert first["types[]"] == ["customer.created", "customer.updated", "customer.deleted"]
+    assert first["created[gte]"] == [str(int(bookmark.timestamp()))]
+    assert parse_qs(urlparse(responses.calls[1].request.url).query)["starting_after"] == ["e3"]
+    # The bookmark moves to the read's start less five minutes, after the newest event.
+    assert bookmark_of(messages) == (NOW - timedelta(minutes=5)).isoformat()
+
+
+@responses.activate
+def test_deletion_becomes_tombstone() -> None:
+    deleted_at = NOW - timedelta(hours=1)
+    events = [
+        event("e2", "customer.deleted", deleted_at, customer("c1", "gone@example.com", "pro")),
+        event("e1", "customer.updated", NOW - timedelta(hours=2), customer("c1", "gone@example.com")),
+    ]
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page(events), headers=date_header(NOW))
+
+    messages = run_tap(tap_class(), CONFIG, state=state_at(NOW - timedelta(days=1)))
+
+    assert records_of(messages, "customers") == [
+        {
+            "id": "c1",
+            "created": None,
+            "email": None,
+            "plan": None,
+            "_sdc_changed_at": deleted_at.isoformat(),
+            "_sdc_deleted_at": deleted_at.isoformat(),
+        }
+    ]
+    assert "gone@example.com" not in str(messages)
+
+
+@responses.activate
+def test_events_of_other_objects_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    subscription = {"id": "sub_1", "object": "subscription", "customer": "c1", "email": "x@example.com"}
+    events = [
+        event("e2", "customer.updated", NOW - timedelta(hours=1), subscription),
+        event("e1", "customer.updated", NOW - timedelta(hours=2), customer("c1", "a@example.com")),
+    ]
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page(events), headers=date_header(NOW))
+
+    with caplog.at_level(logging.INFO):
+        messages = run_tap(tap_class(), CONFIG, state=state_at(NOW - timedelta(days=1)))
+
+    assert [record["id"] for record in records_of(messages, "customers")] == ["c1"]
+    assert "skipped 1 event(s) whose object is not a customer" in caplog.text
+
+
+# Bookmarks past the retention
+
+
+@responses.activate
+def test_expired_bookmark_full_refresh(caplog: pytest.LogCaptureFixture) -> None:
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page([]), headers=date_header(NOW))
+    responses.add(responses.GET, f"{BASE}/v1/customers", json=page([customer("c2", "b@example.com"), customer("c1", "a@example.com")]), headers=date_header(NOW))
+
+    with caplog.at_level(logging.WARNING):
+        messages = run_tap(tap_class(), CONFIG, state=state_at(NOW - timedelta(days=29, hours=1)))
+
+    assert [record["id"] for record in records_of(messages, "customers")] == ["c2", "c1"]
+    assert bookmark_of(messages) == NOW.isoformat()
+    assert "the bookmark is 29.0 days old" in caplog.text
+    assert "reading the whole list again" in caplog.text
+
+
+@responses.activate
+def test_expired_bookmark_fail_keeps_bookmark() -> None:
+    old = NOW - timedelta(days=40)
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page([event("e1", "customer.updated", NOW, customer("c1", "a@example.com"))]), headers=date_header(NOW))
+
+    tap = tap_class()(config={**CONFIG, "expired_events": "fail"}, state=state_at(old), parse_env_config=False)
+    with pytest.raises(StreamsStoppedError, match=r"40\.0 days old.*Set setting 'expired_events' to full_refresh"):
+        tap.sync_all()
+
+    assert tap.state["bookmarks"]["customers"]["replication_key_value"] == old.isoformat()
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_recent_bookmark_not_expired() -> None:
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page([]), headers=date_header(NOW))
+
+    messages = run_tap(tap_class(), {**CONFIG, "expired_events": "fail"}, state=state_at(NOW - timedelta(days=28)))
+
+    assert records_of(messages, "customers") == []
+    assert bookmark_of(messages) == (NOW - timedelta(minutes=5)).isoformat()
+
+
+def test_expiry_uses_one_day_margin() -> None:
+    assert not is_expired(NOW - timedelta(days=29), NOW, 30)
+    assert is_expired(NOW - timedelta(days=29, seconds=1), NOW, 30)
+    assert not is_expired(NOW - timedelta(days=300), NOW, None)
+
+
+def test_server_time_from_date_header() -> None:
+    response = requests.Response()
+    response.headers["Date"] = "Fri, 20 Nov 2026 12:00:00 GMT"
+    fallback = datetime(2000, 1, 1, tzinfo=UTC)
+
+    assert server_time(response, fallback) == NOW
+    response.headers["Date"] = "yesterday"
+    assert server_time(response, fallback) == fallback
+
+
+# Declaration checks
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"types": ["customer.created", "invoice.upcoming"]}, r"changes\.types\.1: 'invoice\.upcoming' events carry no object id"),
+        ({"types": ["customer.*"]}, r"changes\.types\.0: 'customer\.\*' does not match"),
+        ({"deleted_types": ["customer.removed"]}, r"changes\.deleted_types\.0: 'customer\.removed' is not listed under types"),
+        ({"on_expired_bookmark": "{config.missing}"}, r"refers to setting 'missing', which is not declared"),
+        ({"on_expired_bookmark": "skip"}, r"on_expired_bookmark: 'skip' does not match"),
+    ],
+)
+def test_declaration_problems_named(change: dict[str, t.Any], problem: str) -> None:
+    declaration = copy.deepcopy(DECLARATION)
+    declaration["streams"]["customers"]["changes"].update(change)
+
+    with pytest.raises(DeclarationError, match=problem):
+        parse_declaration(declaration)
+
+
+def test_changes_exclude_replication() -> None:
+    declaration = copy.deepcopy(DECLARATION)
+    declaration["streams"]["customers"]["replication"] = {"key": "created", "request_param": "created[gte]", "request_format": "epoch_seconds"}
+
+    with pytest.raises(DeclarationError, match=r"streams\.customers\.changes: a stream with changes keeps its bookmark on _sdc_changed_at"):
+        parse_declaration(declaration)
+
+
+def test_unknown_expired_setting_value_rejected() -> None:
+    declaration = copy.deepcopy(DECLARATION)
+    declaration["settings"][-1].pop("pattern")
+
+    with responses.RequestsMock() as mock, pytest.raises(ConfigValidationError) as raised:
+        run_tap(tap_class(declaration), {**CONFIG, "expired_events": "ignore"}, state=state_at(NOW - timedelta(days=1)))
+
+    assert "setting 'expired_events' must be one of full_refresh, fail" in raised.value.errors[0]
+    assert len(mock.calls) == 0
