@@ -21,6 +21,7 @@ from sandbox.magento_data import MagentoWorld
 from sandbox.server import state_path
 from sandbox.stripe_data import StripeWorld
 from spendlake.demo import SOURCES, run_demo
+from targets.warehouse.duckdb_store import connect_warehouse
 from tests.e2e.project import REPO
 
 pytestmark = pytest.mark.e2e
@@ -29,9 +30,15 @@ pytestmark = pytest.mark.e2e
 MIN_NEEDLE_LENGTH = 6
 
 
+@pytest.fixture(autouse=True)
+def local_master_key(spendlake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Open the demo's keyring with its local master-key file, as the demo itself does."""
+    monkeypatch.delenv("SPENDLAKE_MASTER_KEY", raising=False)
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str, t.Any]]:
-    """Run the demo once in a fresh project folder and home."""
+    """Run the demo twice in a fresh project folder and home; the second start adds a sandbox tick."""
     root = tmp_path_factory.mktemp("demo")
     project = root / "project"
     project.mkdir()
@@ -45,21 +52,29 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str, t.Any
 
     out = io.StringIO()
     summary = run_demo(home, project_root=project, out=out)
+    second_summary = run_demo(home, project_root=project, out=out)
     state = json.loads(state_path(home / "sandbox").read_text())
 
-    yield {"project": project, "home": home, "summary": summary, "out": out.getvalue(), "state": state}
+    yield {
+        "project": project,
+        "home": home,
+        "summary": summary,
+        "second_summary": second_summary,
+        "out": out.getvalue(),
+        "state": state,
+    }
     patcher.undo()
 
 
 def served_personal_values(state: dict[str, t.Any]) -> dict[str, set[str]]:
-    """Every personal value the sandbox served in the demo's first run (no ticks yet), per source."""
-    assert state["ticks"] == []
-    seed, anchor = state["seed"], state["anchor"]
+    """Every personal value the sandbox served in the demo's two runs, per source."""
+    seed, anchor, ticks = state["seed"], state["anchor"], state["ticks"]
+    assert len(ticks) == 1
     values = {
-        "stripe": StripeWorld(seed, anchor).personal_values(),
-        "ads": AdsWorld(seed, anchor).personal_values(),
-        "google_analytics": GA4World(seed, anchor, ()).personal_values(),
-        "magento": MagentoWorld(seed, anchor).personal_values(),
+        "stripe": StripeWorld(seed, anchor, ticks).personal_values(),
+        "ads": AdsWorld(seed, anchor, ticks).personal_values(),
+        "google_analytics": GA4World(seed, anchor, ticks).personal_values(),
+        "magento": MagentoWorld(seed, anchor, ticks).personal_values(),
     }
     return {source: {value for value in found if len(value) >= MIN_NEEDLE_LENGTH} for source, found in values.items()}
 
@@ -135,3 +150,48 @@ def test_warehouse_files_are_under_home(demo: dict[str, t.Any]) -> None:
     sources = {path.relative_to(home / "warehouse" / "demo" / "parquet").parts[0] for path in parquet}
 
     assert sources == {"stripe", "google_ads", "facebook", "google_analytics", "magento"}
+
+
+def query(demo: dict[str, t.Any], sql: str) -> list[tuple[t.Any, ...]]:
+    connection = connect_warehouse(demo["home"], "demo", read_only=True)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+def test_second_run_upserts_magento_orders(demo: dict[str, t.Any]) -> None:
+    state = demo["state"]
+    world = MagentoWorld(state["seed"], state["anchor"], state["ticks"])
+    served = {order["entity_id"]: order for order in world.collection("orders")}
+    loaded_again = {row.table: row.loaded for row in demo["second_summary"]}["magento.orders"]
+
+    total, distinct = query(demo, "select count(*), count(distinct entity_id) from magento.orders")[0]
+    statuses = dict(query(demo, "select entity_id, status from magento.orders"))
+
+    assert loaded_again > 0
+    assert total == distinct == len(served)
+    assert statuses == {entity_id: order["status"] for entity_id, order in served.items()}
+
+
+def test_second_run_keeps_one_row_per_key(demo: dict[str, t.Any]) -> None:
+    keys = {
+        "google_analytics.traffic_daily": "property_id, date, session_source, session_medium, session_campaign_name",
+        "google_analytics.landing_pages_daily": "property_id, date, landing_page",
+        "stripe.customers": "id",
+        "stripe.subscriptions": "id",
+    }
+
+    for table, key in keys.items():
+        total, distinct = query(demo, f"select count(*), count(distinct ({key})) from {table}")[0]  # noqa: S608
+        assert total == distinct, table
+
+
+def test_customers_deleted_in_the_tick_are_tombstones(demo: dict[str, t.Any]) -> None:
+    state = demo["state"]
+    deleted = StripeWorld(state["seed"], state["anchor"], state["ticks"]).deleted("customers")
+
+    tombstones = query(demo, "select count(*), count(email) from stripe.customers where _sdc_deleted_at is not null")[0]
+
+    assert len(deleted) > 0
+    assert tombstones == (len(deleted), 0)
