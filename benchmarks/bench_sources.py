@@ -152,7 +152,7 @@ def ga4_report_callback(bodies: dict[tuple[str, int], bytes]) -> Callback:
         sent = json.loads(request.body)
         key = (sent["dateRanges"][0]["startDate"], int(sent.get("offset", 0)))
         if key not in bodies:
-            return 400, _JSON, b'{"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "no page served"}}'
+            return 400, _JSON, b'{"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "The benchmark serves no page for this date and offset."}}'
         return 200, _JSON, bodies[key]
 
     return callback
@@ -300,7 +300,7 @@ def magento_source(orders: int, page_size: int) -> Source:
 
 
 def run_tap(source: Source, catalog: dict[str, t.Any]) -> int:
-    """Sync the benchmarked stream once; return the RECORD lines it wrote."""
+    """Sync the benchmarked stream once and return the number of RECORD lines it wrote."""
     raw = io.BytesIO()
     wrapper = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock, contextlib.redirect_stdout(wrapper):

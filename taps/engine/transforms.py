@@ -78,6 +78,13 @@ def numeric_string(value: t.Any, spec: FieldSpec) -> int | Decimal | None:
         return None
     if spec.type == "integer" and type(value) is str and value.isdigit() and value.isascii():
         return int(value)  # the common case: an int64 sent as a string of digits
+
+    # Values already typed upstream (a report's metric headers) pass unchanged.
+    if type(value) is int and spec.type == "integer":
+        return value
+    if type(value) is Decimal and spec.type == "number" and value.is_finite():
+        return value
+
     number = _number(value, spec, "a number or numeric string")
     if spec.type == "integer":
         if number != number.to_integral_value():
