@@ -444,6 +444,10 @@ def serve_forever(
                 f"spendlake sandbox listening on {server.url} (demo API key: {DEMO_API_KEY})",
                 flush=True,
             )
+            print(
+                "The demo credentials of Google Ads, Meta, GA4 and Magento are in the dev environment of meltano.yml.",
+                flush=True,
+            )
             logger.info(
                 "Sandbox serving %d charges, %d customers, %d refunds (now %d)",
                 len(world.charges), len(world.customers), len(world.refunds), world.now,

@@ -419,7 +419,7 @@ def read_listening_url(capsys: pytest.CaptureFixture[str]) -> str:
         if output:
             break
         time.sleep(0.05)
-    match = LISTENING_LINE.fullmatch(output.strip())
+    match = LISTENING_LINE.fullmatch(output.splitlines()[0].strip())
     assert match, output
     return match.group(1)
 
