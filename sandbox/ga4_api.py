@@ -41,6 +41,8 @@ from sandbox.outcomes import OutcomeCounter
 
 ANALYTICS_SCOPE = "https://www.googleapis.com/auth/analytics.readonly"
 TOKEN_PATH = "/ga4/oauth2/token"
+#: The sandbox port that meltano.yml's demo URLs name.
+DEMO_PORT = 12111
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_LIFETIME_SECONDS = 3599
 DAILY_TOKENS = 200_000
@@ -66,7 +68,8 @@ def demo_service_account_key() -> dict[str, str]:
         "private_key": DEMO_PRIVATE_KEY_PEM,
         "client_email": DEMO_SERVICE_ACCOUNT_EMAIL,
         "client_id": "100000000000000000001",
-        "token_uri": "https://oauth2.googleapis.com/token",
+        # The sandbox's own token endpoint on the dev port, so a config without token_url never reaches Google.
+        "token_uri": f"http://127.0.0.1:{DEMO_PORT}{TOKEN_PATH}",
     }
 
 

@@ -13,10 +13,14 @@ default store view) with Magento's search criteria, paging quirks and error bodi
 - With Web API input limits on (`MagentoSession.input_limits`), a page size above the maximum
   is refused with HTTP 400 and the default page size is 20.
 - A missing or wrong bearer token gets HTTP 401 with Magento's message template.
+- Every response states the world's clock (`MagentoWorld.now`) in its `Date` header.
+- `MagentoSession.after_search` runs after each search page is served, so a test can update
+  a row between two page requests.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import math
 import re
@@ -68,6 +72,9 @@ class MagentoSession:
     developer_mode: bool = False
     failures: list[int] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    # Called with the world and the number of search pages served so far, after each one.
+    after_search: Callable[[MagentoWorld, int], None] | None = None
+    searches: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -107,9 +114,11 @@ def handle_magento_request(
         route = _route(path)
         if method != "GET":
             raise _MagentoError(405, "Request does not match any route.")
-        return _json(200, _serve(world, session, route, query))
+        status, response_headers, payload = _json(200, _serve(world, session, route, query))
     except _MagentoError as error:
-        return _json(error.status, _error_body(error, session.developer_mode))
+        status, response_headers, payload = _json(error.status, _error_body(error, session.developer_mode))
+    response_headers["Date"] = email.utils.formatdate(world.now, usegmt=True)
+    return status, response_headers, payload
 
 
 def responses_callback(world: MagentoWorld, session: MagentoSession | None = None) -> Callable[[Any], Response]:
@@ -149,13 +158,27 @@ def _serve(world: MagentoWorld, session: MagentoSession, route: str, query: str)
         return world.store_views()
     if route in SEARCH_ROUTES:
         collection, id_key = SEARCH_ROUTES[route]
-        return search(world.collection(collection), id_key, parse_qsl(query, keep_blank_values=True), session)
+        page = search(world.collection(collection), id_key, parse_qsl(query, keep_blank_values=True), session)
+        return _after_search(world, session, page)
     for prefix, (collection, id_key) in ENTITY_ROUTES.items():
         if route.startswith(prefix) and route[len(prefix):].isdigit():
             return _entity(world.collection(collection), id_key, int(route[len(prefix):]))
     if route.startswith("/V1/products/"):
         return _entity(world.collection("products"), "sku", route.removeprefix("/V1/products/"))
     raise _MagentoError(404, "Request does not match any route.")
+
+
+def _after_search(world: MagentoWorld, session: MagentoSession, page: dict[str, Any]) -> dict[str, Any]:
+    """Count a served search page and run the session's hook; return the page as it was before the hook."""
+    with session.lock:
+        session.searches += 1
+        served = session.searches
+    if session.after_search is None:
+        return page
+    # The page is serialised after the hook runs, so it is copied first: an update changes later pages only.
+    snapshot = json.loads(json.dumps(page))
+    session.after_search(world, served)
+    return snapshot
 
 
 def _entity(items: list[dict[str, Any]], key: str, value: Any) -> dict[str, Any]:

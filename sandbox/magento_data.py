@@ -195,6 +195,20 @@ class MagentoWorld:
         """Return the objects of one searchable collection, in entity id order."""
         return self.collections[name]
 
+    def update_entity(self, collection: str, entity_id: int, at: int, **values: Any) -> dict[str, Any]:
+        """Change one row as an admin edit at `at` (epoch seconds) does: set `values` and `updated_at`.
+
+        A test hook for changes during a read; a tick recomputes the world without them.
+        """
+        id_key = "id" if collection in ("products", "customers") else "entity_id"
+        row = next((item for item in self.collection(collection) if item[id_key] == entity_id), None)
+        if row is None:
+            msg = f"No {collection} row with {id_key} {entity_id}."
+            raise KeyError(msg)
+        row.update(values)
+        row["updated_at"] = sql_time(at)
+        return row
+
     def store_views(self) -> list[dict[str, Any]]:
         """Return the store views as `/V1/store/storeViews` lists them."""
         return [

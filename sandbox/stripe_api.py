@@ -2,7 +2,8 @@
 
 `handle_request` takes no socket, so tests can drive it through `responses` callbacks and
 `sandbox.server` only adapts it to `http.server`. It serves the list endpoints in
-`LIST_ROUTES` and `GET /v1/events` with Stripe's list parameters and error bodies, and
+`LIST_ROUTES`, one object of each (`GET /v1/<kind>/<id>`) and `GET /v1/events` with
+Stripe's list parameters and error bodies, and
 `GET /__sandbox/health` without authentication. Every response carries the world's "now" in
 its `Date` header, the server clock a client compares event times with.
 """
@@ -101,6 +102,7 @@ _MISSING_KEY_MESSAGE = (
 )
 _KEY_PREFIX = re.compile(r"^(?:sk|rk|pk)_(?:test|live)_")
 _INTEGER = re.compile(r"^-?[0-9]{1,19}$")
+_RETRIEVE_PATH = re.compile(r"(/v1/[a-z_]+)/([A-Za-z0-9_]+)")
 _ECHO_LIMIT = 100
 
 Response = tuple[int, dict[str, str], bytes]
@@ -146,6 +148,10 @@ def handle_request(
             _require_get(method, path)
             return 200, _headers(version, world.now), _events_body(world, query)
         route = LIST_ROUTES.get(path)
+        one = _RETRIEVE_PATH.fullmatch(path)
+        if route is None and one is not None and one.group(1) in LIST_ROUTES:
+            _require_get(method, path)
+            return 200, _headers(version, world.now), _retrieve_body(world, LIST_ROUTES[one.group(1)], one.group(2), query)
         if route is None:
             raise _RequestError(404, f"Unrecognized request URL ({method}: {_echo(path)}).")
         _require_get(method, path)
@@ -280,6 +286,19 @@ def _list_body(listing: SortedObjects, url: str, object_name: str, query: str) -
     items = _encoded_objects(listing)[page_start:max(page_start, page_stop)]
     head = json.dumps({"object": "list", "url": url, "has_more": has_more})[:-1]
     return head.encode() + b', "data": [' + b", ".join(items) + b"]}"
+
+
+def _retrieve_body(world: StripeWorld, route: tuple[str, str], object_id: str, query: str) -> bytes:
+    """Serve one current object by id, or Stripe's 404 `resource_missing` for a deleted or unknown one."""
+    kind, object_name = route
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if pairs:
+        name = pairs[0][0]
+        raise _RequestError(400, f"Received unknown parameter: {_echo(name)}", param=name)
+    found = world.retrieve(kind, object_id)
+    if found is None:
+        raise _RequestError(404, f"No such {object_name}: '{_echo(object_id)}'", param="id", code="resource_missing")
+    return json.dumps(found).encode()
 
 
 def _parse_query(query: str) -> dict[str, str]:

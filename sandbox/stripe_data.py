@@ -330,6 +330,20 @@ class StripeWorld:
         """Return the objects of `kind` deleted in the history or a tick, as they were when deleted."""
         return list(self._deleted.get(kind, ()))
 
+    def retrieve(self, kind: str, object_id: str) -> dict[str, Any] | None:
+        """Return the current object of `kind` with `object_id`, as `GET /v1/<kind>/<id>` serves it.
+
+        A deleted customer comes back as a stub with `deleted: true`, as Stripe answers; other
+        deleted or unknown objects give None (Stripe's 404).
+        """
+        listing = self.listing(kind)
+        position = listing.position(object_id)
+        if position is not None:
+            return listing.objects[position]
+        if kind == "customers" and any(item["id"] == object_id for item in self._deleted.get(kind, ())):
+            return {"id": object_id, "object": "customer", "deleted": True}
+        return None
+
     def personal_values(self) -> set[str]:
         """Return every email, name, phone and street line (`line1`) in the world.
 

@@ -7,6 +7,12 @@ changes, and it logs an event for every creation, change and deletion in Stripe'
 
 Events older than 30 days before the anchor are not kept: `/v1/events` never serves them,
 because the world's "now" is never earlier than the anchor.
+
+Stripe renders an event's object in the API version that was current for the account when
+the event was created. A few events of each tick (the tick's first `invoice.paid` and
+`LEGACY_EVENTS_PER_TICK` others) carry `LEGACY_API_VERSION` and that version's shape:
+an invoice has `subscription` at the top and no `parent`, a subscription has its billing
+period at the top and not on its items.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from typing import Any
 DAY_SECONDS = 86_400
 EVENT_DAYS = 30
 API_VERSION = "2026-08-26.dahlia"
+#: An API version from before basil (2025-03-31), which moved invoice and subscription fields.
+LEGACY_API_VERSION = "2024-06-20"
+LEGACY_EVENTS_PER_TICK = 2
 SETTLEMENT_CURRENCY = "usd"
 # Settlement rates to USD, fixed so balance transactions are reproducible.
 USD_RATES = {"usd": None, "eur": 1.08, "gbp": 1.27, "jpy": 0.0067}
@@ -55,6 +64,19 @@ def _price_amount(usd_cents: int, currency: str) -> int:
     if currency == "usd":
         return usd_cents
     return usd_cents - (100 if currency == "eur" else 200)
+
+
+def legacy_shape(obj: dict[str, Any]) -> dict[str, Any]:
+    """Return `obj` as LEGACY_API_VERSION renders it; objects other than invoices and subscriptions keep their shape."""
+    legacy = copy.deepcopy(obj)
+    if legacy.get("object") == "invoice":
+        parent = legacy.pop("parent", None) or {}
+        legacy["subscription"] = (parent.get("subscription_details") or {}).get("subscription")
+    elif legacy.get("object") == "subscription":
+        for item in legacy["items"]["data"]:
+            legacy["current_period_start"] = item.pop("current_period_start")
+            legacy["current_period_end"] = item.pop("current_period_end")
+    return legacy
 
 
 def settlement_amount(amount: int, currency: str) -> tuple[int, float | None]:
@@ -131,8 +153,20 @@ class Lifecycle:
     def tick(self, number: int, start: int, end: int, charges: list[dict[str, Any]], customers: list[dict[str, Any]], refunds: list[dict[str, Any]]) -> None:
         """Follow the tick's new base objects, then apply the day's changes and deletions."""
         draw = self._draw_factory(f"spendlake-stripe:{self.seed}:lifecycle:tick:{number}")
+        first_event = len(self.ledger.events)
         self._follow_base(draw, start, end, charges, customers, refunds, history=False)
         self._tick_changes(draw, start, end)
+        self._render_some_in_legacy_version(number, self.ledger.events[first_event:])
+
+    def _render_some_in_legacy_version(self, number: int, events: list[dict[str, Any]]) -> None:
+        """Give the tick's first `invoice.paid` event and a few others the legacy version and shape."""
+        # A draw of its own, so the rest of the world stays as it was before legacy events.
+        draw = self._draw_factory(f"spendlake-stripe:{self.seed}:lifecycle:legacy:{number}")
+        paid = [event for event in events if event["type"] == "invoice.paid"][:1]
+        others = [event for event in events if all(event is not chosen for chosen in paid)]
+        for event in paid + draw.sample(others, LEGACY_EVENTS_PER_TICK):
+            event["api_version"] = LEGACY_API_VERSION
+            event["data"]["object"] = legacy_shape(event["data"]["object"])
 
     def _catalog(self, draw: Any, at: int) -> None:
         for name, usd_cents in PLANS:

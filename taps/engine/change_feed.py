@@ -6,11 +6,17 @@ events since its bookmark:
 - First run (no bookmark): the whole list, from the start setting when set.
   Every record carries `_sdc_changed_at` = the server time of the read's first
   response, and that time becomes the bookmark.
-- Later runs: events with `created >= bookmark`, newest first. Each event's
-  object becomes a record stamped with the event time. The first event seen for
-  an object wins (it is the newest); older events of the same object in the run
-  are skipped and counted. A deletion event becomes a tombstone: the primary
-  key, `_sdc_deleted_at` and nothing else.
+- Later runs: events with `created >= bookmark`, newest first. The whole feed
+  is read before any record leaves: per object, a deletion wins over every
+  other event of the run (ids are never reused), else the newest event wins
+  (a tie keeps the one listed first). Each winning event's object becomes a
+  record stamped with the event time; a deletion becomes a tombstone: the
+  primary key, `_sdc_deleted_at` and nothing else. An object rendered in
+  another API version than the pinned one is read again in the pinned
+  version (`retrieve`). Events older than the bookmark are skipped and counted.
+- After a feed read the bookmark is the read's start less `QUIET_MARGIN`, and
+  never lower than the old bookmark: every event up to the start was read,
+  and the margin covers events that become visible a little after their time.
 - A bookmark older than the feed's retention (one day of margin) is never read
   on silently: the stream reads its list in full again with a warning, or stops
   with an error, as the `on_expired_bookmark` setting chooses.
@@ -26,6 +32,7 @@ import email.utils
 import typing as t
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.jsonpath import extract_jsonpath
@@ -51,9 +58,13 @@ CHANGE_MARK = "_spendlake_change"
 EXPIRED_ACTIONS = ("full_refresh", "fail")
 #: Days kept free of the retention horizon: a bookmark this close to it counts as expired.
 RETENTION_MARGIN_DAYS = 1
-#: A read that found no change still moves the bookmark up to its start, less this margin
-#: for events that become visible a little after their time.
+#: After a feed read the bookmark is the read's start less this margin, for events that
+#: become visible a little after their time.
 QUIET_MARGIN = timedelta(minutes=5)
+#: Key of the event's API version in a change, read and removed before the change leaves the feed.
+EVENT_VERSION = "_spendlake_event_version"
+#: Placeholder of the object id in `retrieve`.
+ID_PLACEHOLDER = "{id}"
 #: Event types that never carry an object id, so they cannot be requested.
 UNREQUESTABLE_TYPES = frozenset({"invoice.upcoming"})
 
@@ -98,6 +109,16 @@ CHANGES_SCHEMA: dict[str, t.Any] = {
             "additionalProperties": {"type": ["string", "integer", "boolean"]},
             "description": "Extra query parameters of feed requests, e.g. limit; the stream's own params are not sent.",
         },
+        "retrieve": {
+            "type": "string",
+            "pattern": "^/.*\\{id\\}",
+            "description": "Path that reads one object by id, e.g. /v1/invoices/{id}; used for events rendered in another API version.",
+        },
+        "version_field": {"type": "string", "default": "api_version", "description": "Event field with the API version its object is rendered in."},
+        "pinned_version": {
+            "type": "string",
+            "description": "The API version the stream reads, usually one {config.NAME} placeholder, e.g. {config.api_version}.",
+        },
     },
 }
 
@@ -119,6 +140,9 @@ class ChangesSpec:
     retention_days: int | None = None
     on_expired_bookmark: str = "full_refresh"
     params: dict[str, t.Any] = field(default_factory=dict)
+    retrieve: str | None = None
+    version_field: str = "api_version"
+    pinned_version: str | None = None
 
 
 def parse_changes(section: dict[str, t.Any]) -> ChangesSpec:
@@ -137,6 +161,9 @@ def parse_changes(section: dict[str, t.Any]) -> ChangesSpec:
         retention_days=section.get("retention_days"),
         on_expired_bookmark=section.get("on_expired_bookmark", "full_refresh"),
         params=dict(section.get("params") or {}),
+        retrieve=section.get("retrieve"),
+        version_field=section.get("version_field", "api_version"),
+        pinned_version=section.get("pinned_version"),
     )
 
 
@@ -172,6 +199,11 @@ def changes_problems(stream_name: str, stream: dict[str, t.Any], settings: list[
     start_setting = section.get("start_setting", "start_date")
     if section.get("start_param") and start_setting not in declared_settings:
         problems.append(f"{place}.start_setting: setting {start_setting!r} is not declared under settings")
+    for name in referenced_settings(str(section.get("pinned_version", ""))):
+        if name not in declared_settings:
+            problems.append(f"{place}.pinned_version: refers to setting {name!r}, which is not declared under settings")
+    if bool(section.get("retrieve")) != bool(section.get("pinned_version")):
+        problems.append(f"{place}: retrieve and pinned_version go together; declare both to read objects again in the pinned version, or neither")
     return problems
 
 
@@ -211,6 +243,27 @@ class _FeedRead:
     started: datetime | None = None
     other_objects: int = 0
     events: int = 0
+    older_than_bookmark: int = 0
+    superseded: int = 0
+
+
+class ObjectGone(Exception):  # noqa: N818 (a signal between two methods, never shown)
+    """Raised inside a retrieve when the API returns 404: the object no longer exists."""
+
+
+def change_wins(new: dict[str, t.Any], kept: dict[str, t.Any]) -> bool:
+    """Tell whether change `new` replaces `kept`, a change of the same object in one feed read.
+
+    A deletion wins over any other event, because ids are never reused. Otherwise the
+    later event wins, and a tie keeps `kept`, listed first in a newest-first feed.
+    """
+    new_at, new_deleted = new[CHANGE_MARK]
+    kept_at, kept_deleted = kept[CHANGE_MARK]
+    if kept_deleted:
+        return False
+    if new_deleted:
+        return True
+    return datetime.fromisoformat(new_at) > datetime.fromisoformat(kept_at)
 
 
 class ChangeFeedMixin:
@@ -226,8 +279,14 @@ class ChangeFeedMixin:
     _read_pages: t.Callable[[Context | None], t.Iterable[dict[str, t.Any]]]
     _increment_stream_state: t.Callable[..., None]
     _shaper: t.Any
+    url_base: str
+    http_headers: dict[str, t.Any]
+    build_prepared_request: t.Callable[..., requests.PreparedRequest]
+    request_decorator: t.Callable[..., t.Any]
+    _request: t.Callable[..., requests.Response]
 
     _feed: _FeedRead | None = None
+    _retrieving = False
 
     @property
     def changes(self) -> ChangesSpec:
@@ -303,19 +362,143 @@ class ChangeFeedMixin:
         self._feed = None
 
     def _feed_read(self, context: Context | None, bookmark: datetime) -> t.Iterable[dict[str, t.Any]]:
-        """Read the events since `bookmark`, newest first, then log what was skipped."""
+        """Read every event since `bookmark`, keep one change per object, then emit them and move the bookmark.
+
+        NOTE: the winning change of every object changed since the bookmark is held in
+        memory until the feed is read: one event object each (a few KB for Stripe, an
+        estimate), so a day with 100 000 changed objects of one stream keeps some hundreds of MB.
+        """
         feed = self._feed = _FeedRead(mode="events", bookmark=bookmark)
+        changes: dict[tuple[t.Any, ...], dict[str, t.Any]] = {}
         try:
-            yield from self._read_pages({**(context or {}), CHANGES_KEY: {"since": bookmark.isoformat()}})
+            for change in self._read_pages({**(context or {}), CHANGES_KEY: {"since": bookmark.isoformat()}}):
+                self._keep_winner(changes, change, feed)
         finally:
             self._feed = None
-        if feed.started is not None and feed.started - QUIET_MARGIN > bookmark:
-            self._increment_stream_state({CHANGED_AT: (feed.started - QUIET_MARGIN).isoformat()}, context=context)
+
+        winners = self._in_pinned_version(list(changes.values()))
+        for change in winners:
+            change.pop(EVENT_VERSION, None)
+            yield change
+
+        self._move_bookmark(context, bookmark, feed.started)
+        self._log_feed_read(feed, bookmark)
+
+    def _keep_winner(self, changes: dict[tuple[t.Any, ...], dict[str, t.Any]], change: dict[str, t.Any], feed: _FeedRead) -> None:
+        """Keep `change` in `changes` unless a change of the same object already wins over it."""
+        key = self._object_key(change["object"])
+        kept = changes.get(key)
+        if kept is None:
+            changes[key] = change
+            return
+        feed.superseded += 1
+        if change_wins(change, kept):
+            changes[key] = change
+
+    def _object_key(self, changed: dict[str, t.Any]) -> tuple[t.Any, ...]:
+        """Return the primary-key values of a changed object, None where a value is missing."""
+        values = []
+        for spec in self.spec.fields:
+            if spec.name in self.spec.primary_key:
+                value = read_path(changed, spec.path)
+                values.append(value if isinstance(value, (str, int)) else None)
+        return tuple(values)
+
+    def _move_bookmark(self, context: Context | None, bookmark: datetime, started: datetime | None) -> None:
+        """Set the bookmark to the read's start less the margin, never lower than `bookmark`.
+
+        Records carry their event times, which the SDK keeps as progress. An event a few
+        seconds before the start must not become the bookmark, so the progress is replaced.
+        """
+        moved = max(bookmark, started - QUIET_MARGIN) if started is not None else bookmark
+        state = self.get_context_state(context)
+        state.pop("progress_markers", None)
+        self._increment_stream_state({CHANGED_AT: moved.isoformat()}, context=context)
+
+    def _log_feed_read(self, feed: _FeedRead, bookmark: datetime) -> None:
+        """Log what a feed read skipped, then how many events it read."""
         if feed.other_objects:
             self.logger.info(
                 "Stream %s: skipped %d event(s) whose object is not a %s", self.name, feed.other_objects, self.changes.object_type
             )
+        if feed.older_than_bookmark:
+            self.logger.warning(
+                "Stream %s: skipped %d event(s) older than the bookmark %s; the API did not apply %s",
+                self.name, feed.older_than_bookmark, bookmark.isoformat(), self.changes.time_param,
+            )
+        if feed.superseded:
+            self.logger.info(
+                "Stream %s: skipped %d event(s) of objects with a newer event or a deletion in this run", self.name, feed.superseded
+            )
         self.logger.info("Stream %s: read %d event(s) since %s", self.name, feed.events, bookmark.isoformat())
+
+    def _in_pinned_version(self, changes: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        """Read again, in the pinned API version, each changed object its event rendered in another version.
+
+        An event's object keeps the shape of the API version current when the event was
+        created, so fields moved since then would arrive null. A deletion needs only its key.
+        An object that is gone (404, or `deleted: true`) becomes a tombstone on a stream
+        with deletions. On other streams its change is dropped, so the row stays as it was.
+        """
+        pinned = render(self.changes.pinned_version, self.config) if self.changes.retrieve else None
+        if not pinned:
+            return changes
+        kept = []
+        again = gone = dropped = 0
+        for change in changes:
+            _, deleted = change[CHANGE_MARK]
+            if deleted or change.get(EVENT_VERSION) == pinned:
+                kept.append(change)
+                continue
+            again += 1
+            current = self._retrieve(change["object"])
+            if current is not None:
+                kept.append({**change, "object": current})
+            elif self.changes.deleted_types:
+                gone += 1
+                kept.append({**change, CHANGE_MARK: (change[CHANGE_MARK][0], True)})
+            else:
+                dropped += 1
+        if again:
+            self.logger.info(
+                "Stream %s: read %d object(s) again in API version %s because their events carry another version; "
+                "%d were gone (tombstones), %d were gone from a stream without deletions (skipped)",
+                self.name, again, pinned, gone, dropped,
+            )
+        return kept
+
+    def _retrieve(self, changed: dict[str, t.Any]) -> dict[str, t.Any] | None:
+        """Read one object by id through the stream's auth, headers and retries; None when it is gone."""
+        assert self.changes.retrieve is not None
+        object_id = changed.get("id")
+        if not isinstance(object_id, str) or not object_id:
+            msg = f"Stream {self.name}: a changed {self.changes.object_type} has no string 'id' to read it again with; check changes.retrieve."
+            raise FatalAPIError(msg)
+        path = self.changes.retrieve.replace(ID_PLACEHOLDER, quote(object_id, safe=""))
+        prepared = self.build_prepared_request(method="GET", url=self.url_base + path, headers=self.http_headers)
+        self._retrieving = True
+        try:
+            response = self.request_decorator(self._request)(prepared, None)
+        except ObjectGone:
+            return None
+        finally:
+            self._retrieving = False
+        current = response_json(response)
+        if isinstance(current, dict) and current.get("deleted") is True:
+            return None
+        if not isinstance(current, dict) or current.get("object") != self.changes.object_type:
+            msg = (
+                f"Stream {self.name}: the response from path {self.changes.retrieve} is not a {self.changes.object_type}; "
+                "check changes.retrieve in the declaration."
+            )
+            raise FatalAPIError(msg)
+        return current
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Turn a 404 to a retrieve into `ObjectGone`; every other response goes to the error policy."""
+        if self._retrieving and response.status_code == 404:
+            raise ObjectGone
+        super().validate_response(response)  # type: ignore[misc]
 
     def _change_url_params(self, context: Context | None) -> dict[str, t.Any]:
         """Return the feed request's query: declared params, every type and the lower bound."""
@@ -359,6 +542,9 @@ class ChangeFeedMixin:
             if change is None:
                 feed.other_objects += 1
                 continue
+            if feed.bookmark is not None and datetime.fromisoformat(change[CHANGE_MARK][0]) < feed.bookmark:
+                feed.older_than_bookmark += 1
+                continue
             yield change
 
     def _event_change(self, event: dict[str, t.Any]) -> dict[str, t.Any] | None:
@@ -371,7 +557,8 @@ class ChangeFeedMixin:
             msg = f"Stream {self.name}: an event has no integer {self.changes.time_field!r} time; check changes.time."
             raise FatalAPIError(msg)
         at = datetime.fromtimestamp(moment, tz=UTC).isoformat()
-        return {CHANGE_MARK: (at, event.get("type") in self.changes.deleted_types), "object": changed}
+        deleted = event.get("type") in self.changes.deleted_types
+        return {CHANGE_MARK: (at, deleted), "object": changed, EVENT_VERSION: event.get(self.changes.version_field)}
 
     def _shape_change(self, row: dict[str, t.Any]) -> dict[str, t.Any]:
         """Return the whitelisted record of a change, or its tombstone, with the two change columns."""

@@ -55,6 +55,7 @@ class FieldSpec:
     value: str | None = None
     sentinels: tuple[str, ...] = ()
     sentinel_use: str | None = None
+    sentinel_null: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class ReplicationSpec:
     on_expired_bookmark: str = "fail"
     timezone: str | None = None
     history_days: int | None = None
+    bookmark_cap: str | None = None
     filter_params: dict[str, t.Any] = field(default_factory=dict)
 
 
@@ -535,6 +537,8 @@ def _replication_problems(
         declared_setting = next((item for item in settings_list if names and item["name"] == names[0]), None)
         if declared_setting is not None and (declared_setting["type"] != "integer" or declared_setting.get("default") is None):
             problems.append(f"{place}.lookback_days: setting {names[0]!r} must be an integer setting with a default")
+    if replication.get("bookmark_cap") and declared.get("format") != "date-time":
+        problems.append(f"{place}.bookmark_cap: the read start is a time, so {key!r} must be a date-time field")
     start_setting = replication.get("start_setting", "start_date")
     if start_setting not in settings:
         problems.append(f"{place}.start_setting: setting {start_setting!r} is not declared under settings")
@@ -681,6 +685,7 @@ def _build_field(name: str, spec: dict[str, t.Any], primary_key: tuple[str, ...]
         value=spec.get("value"),
         sentinels=tuple((spec.get("sentinels") or {}).get("values") or ()),
         sentinel_use=(spec.get("sentinels") or {}).get("use"),
+        sentinel_null="use" in (spec.get("sentinels") or {}) and spec["sentinels"]["use"] is None,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing as t
 from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from taps.engine.declaration import FieldSpec, StreamSpec
 from taps.engine.paths import ListMatch, PathStep
@@ -17,6 +18,19 @@ from taps.engine.templates import render
 from taps.engine.transforms import TRANSFORMS, FieldTransformError
 
 _MISSING = object()
+
+#: Python types a JSON decoder returns for each declared JSON type; `bool` is not an integer here.
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float, Decimal),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+_JSON_NAMES = {str: "string", int: "integer", float: "number", Decimal: "number", bool: "boolean", list: "array", dict: "object"}
+#: Characters of a key value shown in an error message.
+_KEY_VALUE_CHARS = 64
 
 
 def field_schema(spec: FieldSpec) -> dict[str, t.Any]:
@@ -105,6 +119,24 @@ def read_path(record: t.Mapping[str, t.Any], path: tuple[PathStep, ...]) -> t.An
     return value
 
 
+def checked_type(value: t.Any, spec: FieldSpec) -> t.Any:
+    """Check a value whose exact Python type is not listed for the field's JSON type; return it or raise.
+
+    Called only after that cheap exact-type test failed, so the shaper's common path stays one
+    tuple lookup. A whole float such as 5.0 is accepted for an integer field and returned as 5.
+    """
+    if spec.type == "integer" and type(value) is float and value.is_integer():
+        return int(value)
+    if isinstance(value, _PYTHON_TYPES[spec.type]) and not isinstance(value, bool):
+        return value
+    got = _JSON_NAMES.get(type(value), type(value).__name__)
+    msg = (
+        f"Field {spec.name!r}: expected a JSON {spec.type}, got a JSON {got}; declare the field's type "
+        "as the API sends it, or a transform that converts it."
+    )
+    raise FieldTransformError(msg)
+
+
 def _shape_item(element: t.Any, spec: FieldSpec) -> t.Any:
     """Keep the declared keys of one array element, each transformed as declared."""
     if not isinstance(element, t.Mapping):
@@ -115,7 +147,11 @@ def _shape_item(element: t.Any, spec: FieldSpec) -> t.Any:
         value = element.get(item.path[0], _MISSING)
         if value is _MISSING:
             continue
-        shaped_item[item.path[0]] = TRANSFORMS[item.transform](value, item) if item.transform else value
+        if item.transform:
+            value = TRANSFORMS[item.transform](value, item)
+        elif value is not None and type(value) not in _PYTHON_TYPES[item.type]:
+            value = checked_type(value, item)
+        shaped_item[item.path[0]] = value
     return shaped_item
 
 
@@ -124,6 +160,15 @@ class RecordShaper:
 
     def __init__(self, stream: StreamSpec) -> None:
         self._fields = stream.fields
+        # Values read from a path without a transform have their JSON type checked. A
+        # transform or a template sets the type itself, and arrays of objects are checked below.
+        self._plan = tuple(
+            (spec, None if spec.value or spec.transform or spec.items else _PYTHON_TYPES[spec.type]) for spec in stream.fields
+        )
+        by_name = {spec.name: spec for spec in stream.fields}
+        key_fields = tuple(by_name[name] for name in stream.primary_key if name in by_name)
+        # Only key values classed none are safe to show in an error message.
+        self._key_fields = key_fields if all(spec.pii == "none" for spec in key_fields) else ()
         self._deleted_when = stream.deleted_when
         self._consumed = {spec.path[0] for spec in stream.fields} | set(stream.ignored_fields)
         if stream.deleted_when:
@@ -143,7 +188,7 @@ class RecordShaper:
             self.undeclared[name] += 1
 
         shaped: dict[str, t.Any] = {}
-        for spec in self._fields:
+        for spec, python_types in self._plan:
             value = read_path(record, spec.path) if spec.value is None else _rendered(spec.value, values)
             if value is _MISSING:
                 if spec.default is None:
@@ -153,8 +198,12 @@ class RecordShaper:
                 self.sentinels[(spec.name, value)] += 1
                 if spec.sentinel_use is not None:
                     value = _rendered(spec.sentinel_use, values)
+                elif spec.sentinel_null:
+                    value = None
             elif spec.transform:
                 value = TRANSFORMS[spec.transform](value, spec)
+            elif python_types is not None and value is not None and type(value) not in python_types:
+                value = checked_type(value, spec)
             if spec.items and value is not None:
                 if not isinstance(value, list):
                     msg = f"Field {spec.name!r}: expected an array of objects, got a {type(value).__name__}."
@@ -166,6 +215,17 @@ class RecordShaper:
             deleted = read_path(record, tuple(self._deleted_when["path"].split("."))) == self._deleted_when["equals"]
             shaped[DELETED_AT] = datetime.now(UTC).isoformat() if deleted else None
         return shaped
+
+    def key_label(self, record: t.Mapping[str, t.Any], values: Templated | None = None) -> str | None:
+        """Describe a raw record's primary key as 'name=value, ...', or None when a key field is not classed none."""
+        if not self._key_fields:
+            return None
+        parts = []
+        for spec in self._key_fields:
+            value = read_path(record, spec.path) if spec.value is None else _rendered(spec.value, values)
+            shown = "(missing)" if value is _MISSING else repr(value)[:_KEY_VALUE_CHARS]
+            parts.append(f"{spec.name}={shown}")
+        return ", ".join(parts)
 
     def sentinel_summary(self) -> str | None:
         """Describe the placeholder values met since the last call, or None when there were none."""

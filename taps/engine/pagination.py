@@ -334,6 +334,25 @@ class CursorPaginator(ProgressPaginator):
         """Read the body's 'more pages' flag."""
         return bool(read_dotted(response_json(response), self._has_more_path))
 
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        """Go on after a page that gave the stream no record while the body reports more pages.
+
+        singer-sdk otherwise stops there silently. The stream may have skipped every
+        record of the page (events of other objects), so `advance` decides.
+        """
+        return self.has_more(response)
+
+    def advance(self, response: requests.Response) -> None:
+        """Raise for a page without records that reports more pages: it gives no cursor, and ending there loses the rest."""
+        if self.has_more(response) and not self._records(response):
+            msg = (
+                f"Stream {self._stream_name!r}: page {self._page_count + 1} has no records but {self._has_more_path!r} "
+                "reports more pages, so the rest of the list cannot be requested. The bookmark stays unchanged; "
+                "run the stream again, and check the records selector if this repeats."
+            )
+            raise PaginationError(msg)
+        super().advance(response)
+
     def next_value(self, response: requests.Response, records: list[t.Any]) -> t.Any:
         """Return the last record's cursor field while the body's flag reports more pages."""
         if not self.has_more(response):

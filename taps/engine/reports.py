@@ -69,13 +69,15 @@ def report_records(body: t.Any, report: t.Mapping[str, t.Any], *, stream: str) -
 
 
 def _ga4_records(body: t.Any, stream: str, *, typed: bool = False) -> t.Iterator[dict[str, t.Any]]:
-    dimensions = [header.get("name") for header in read_dotted(body, "dimensionHeaders") or []]
-    metric_headers = read_dotted(body, "metricHeaders") or []
-    metrics = [header.get("name") for header in metric_headers]
+    dimensions = _ga4_header_names(body, "dimensionHeaders", stream)
+    metric_headers = _ga4_list(body, "metricHeaders", stream)
+    metrics = _ga4_header_names(body, "metricHeaders", stream)
     types = [header.get("type") for header in metric_headers]
-    for number, row in enumerate(read_dotted(body, "rows") or [], start=1):
-        dimension_values = [cell.get("value") for cell in row.get("dimensionValues") or []]
-        metric_values = [cell.get("value") for cell in row.get("metricValues") or []]
+    for number, row in enumerate(_ga4_list(body, "rows", stream), start=1):
+        if not isinstance(row, dict):
+            raise ReportFormatError(f"Stream {stream!r}: report row {number} is not an object.")
+        dimension_values = _ga4_cells(row, "dimensionValues", stream, number)
+        metric_values = _ga4_cells(row, "metricValues", stream, number)
         if len(dimension_values) != len(dimensions) or len(metric_values) != len(metrics):
             msg = f"Stream {stream!r}: report row {number} has a different number of values than headers."
             raise ReportFormatError(msg)
@@ -85,6 +87,53 @@ def _ga4_records(body: t.Any, stream: str, *, typed: bool = False) -> t.Iterator
                 for value, kind, name in zip(metric_values, types, metrics, strict=True)
             ]
         yield dict(zip(dimensions + metrics, dimension_values + metric_values, strict=True))
+
+
+def _ga4_list(body: t.Any, key: str, stream: str) -> list[t.Any]:
+    """Return a top-level list of a GA4 response; absent means empty, anything but a list is a format error."""
+    value = body.get(key) if isinstance(body, dict) else None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ReportFormatError(f"Stream {stream!r}: the report's {key} is a {type(value).__name__}, not a list.")
+    return value
+
+
+def _ga4_header_names(body: t.Any, key: str, stream: str) -> list[t.Any]:
+    names = []
+    for position, header in enumerate(_ga4_list(body, key, stream)):
+        if not isinstance(header, dict):
+            raise ReportFormatError(f"Stream {stream!r}: element {position} of the report's {key} is not an object.")
+        names.append(header.get("name"))
+    return names
+
+
+def _ga4_cells(row: dict[str, t.Any], key: str, stream: str, number: int) -> list[t.Any]:
+    cells = row.get(key) or []
+    if not isinstance(cells, list) or not all(isinstance(cell, dict) for cell in cells):
+        raise ReportFormatError(f"Stream {stream!r}: the {key} of report row {number} are not a list of objects.")
+    return [cell.get("value") for cell in cells]
+
+
+def ga4_header_problem(body: t.Any, dimensions: t.Sequence[str], metrics: t.Sequence[str], *, stream: str) -> str | None:
+    """Describe how a GA4 response's header names differ from the requested ones, or return None.
+
+    A response without headers and rows (an empty day) matches. The message
+    names only requested names, never text from the response.
+    """
+    if not isinstance(body, dict) or not any(body.get(key) for key in ("dimensionHeaders", "metricHeaders", "rows")):
+        return None
+    problems = []
+    for key, requested in (("dimensionHeaders", dimensions), ("metricHeaders", metrics)):
+        sent = _ga4_header_names(body, key, stream)
+        if sorted(map(str, sent)) == sorted(requested):
+            continue
+        missing = [name for name in requested if name not in sent]
+        extra = len([name for name in sent if name not in requested])
+        problems.append(f"{key} lack {missing} and add {extra} unrequested name(s)")
+    if not problems:
+        return None
+    return f"Stream {stream!r}: the report response's {'; '.join(problems)}; check api_url, which should reach the GA4 Data API."
 
 
 def _typed_metric(value: t.Any, kind: t.Any, *, stream: str, row: int, name: t.Any) -> t.Any:

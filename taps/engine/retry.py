@@ -7,7 +7,9 @@ with code 1), where a retry delay may be found (a header, the body, or a JSON
 header such as Meta's X-Business-Use-Case-Usage), and which JSON headers report
 rate-limit usage in percent. Without matchers, HTTP 429, 408 and 5xx are retried
 and every other 4xx fails at once. A retriable response that requests a longer
-delay than `max_wait_seconds` stops the stream as a spent quota.
+delay than `max_wait_seconds` stops the stream as a spent quota. A request
+whose attempts (`max_tries`) all failed raises `RetriesExhaustedError`, which
+is fatal too, so a declarative stream stops only its current partition.
 
 `RetryingStreamMixin` applies that policy to a singer-sdk `RESTStream` through
 the SDK's own hooks and its `backoff` decorator.
@@ -392,6 +394,14 @@ class TruncatedResponseError(RetriableAPIError):
 
 class PageTooLargeError(RetriableAPIError):
     """Raised for a response matched by `reduce_page`: the request should be sent again with a smaller page."""
+
+
+class RetriesExhaustedError(FatalAPIError):
+    """Raised when every attempt at one request failed with a retriable error.
+
+    It is fatal, so a declarative stream stops only the current partition with
+    its bookmark unchanged, as for a spent quota.
+    """
 
 
 def build_error_policy(section: t.Mapping[str, t.Any] | None) -> ErrorPolicy:
@@ -928,14 +938,43 @@ class RetryingStreamMixin:
             self.backoff_handler({**details, "wait": wait})
             self.retry_sleep(wait)
 
+        def give_up(details: Details) -> None:
+            raise RetriesExhaustedError(retries_exhausted_message(self.name, details)) from None
+
         return backoff.on_exception(
             waits_for_backoff,
             RETRIED_EXCEPTIONS,
             max_tries=self.backoff_max_tries,
             on_backoff=wait_before_retry,
+            on_giveup=give_up,
             jitter=None,
             logger=None,
         )(func)
+
+
+def retries_exhausted_message(stream_name: str, details: Details) -> str:
+    """Describe a request whose attempts all failed: stream, path, attempts and the last error, never a body.
+
+    The last error is quoted only when it is a `RetriableAPIError`, whose text
+    `validate_response` builds from the status and the safe body fields. A
+    transport error is named by its type, because its text may contain the URL's query.
+    """
+    error = details.get("exception")
+    request = next((arg for arg in details.get("args", ()) if isinstance(arg, requests.PreparedRequest)), None)
+    path = urlparse(request.url or "").path if request is not None else "unknown"
+    response = getattr(error, "response", None)
+
+    if isinstance(error, RetriableAPIError):
+        last = str(error).removeprefix(f"Stream {stream_name}: ")
+        if response is not None and f"HTTP {response.status_code}" not in last:
+            last = f"HTTP {response.status_code}, {last}"
+    else:
+        last = type(error).__name__ if error is not None else "no exception"
+    return (
+        f"Stream {stream_name}: gave up on path {path} after {details.get('tries') or 0} attempt(s); "
+        f"the last attempt failed with {last}. The stream stopped with its bookmark unchanged; run the tap "
+        "again later, or raise errors.max_tries in the source's declaration if the API recovers slowly."
+    )
 
 
 def _quota_message(message: str, wait_hint: float | None) -> str:

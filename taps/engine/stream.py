@@ -18,6 +18,7 @@ from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
+from taps.engine.bookmark_cap import capped_record, read_start
 from taps.engine.declaration import SourceSpec, StreamSpec
 from taps.engine.change_feed import CHANGE_MARK, CHANGES_KEY, ChangeFeedMixin
 from taps.engine.fields import CHANGED_AT, RecordShaper, stream_schema
@@ -37,7 +38,7 @@ from taps.engine.retry import (
     streamed_retry_hint,
     wait_too_long_message,
 )
-from taps.engine.stream_windows import WindowPlanningMixin
+from taps.engine.stream_windows import PartitionValueError, WindowPlanningMixin
 from taps.engine.templates import render, render_mapping, render_tree
 from taps.engine.transforms import FieldTransformError
 
@@ -92,6 +93,9 @@ class DeclarativeStream(ChangeFeedMixin, WindowPlanningMixin, RetryingStreamMixi
         self._tokens_left: int | None = None
         self._report_job = parse_report_job(spec.report_job) if spec.report_job else None
         self._paginator_spec = paginator_with_page_size(spec, self.config)
+        self._bookmark_cap = spec.replication.bookmark_cap if spec.replication else None
+        self._read_start: datetime | None = None
+        self._null_bookmark_values = 0
 
     @property
     def url_base(self) -> str:
@@ -278,6 +282,8 @@ class DeclarativeStream(ChangeFeedMixin, WindowPlanningMixin, RetryingStreamMixi
             self._note_response(response)
             yield from self._parse_changes(response)
             return
+        if self._bookmark_cap and self._read_start is None:
+            self._read_start = read_start(response, self.clock())
         body = response_json(response)
         if self.spec.report_format:
             if self.spec.report_format["type"] == "ga4":
@@ -304,7 +310,9 @@ class DeclarativeStream(ChangeFeedMixin, WindowPlanningMixin, RetryingStreamMixi
             else:
                 shaped = self._shaper.shape(row, self._field_values(context) if self._shaper.uses_templates else None)
         except FieldTransformError as error:
-            raise FieldTransformError(f"Stream {self.name!r}: {error}") from None
+            label = self._shaper.key_label(row, self._field_values(context) if self._shaper.uses_templates else None)
+            where = f" in the record with {label}" if label else ""
+            raise FieldTransformError(f"Stream {self.name!r}{where}: {error}") from None
         key = tuple(shaped.get(name) for name in self.spec.primary_key)
         missing = [name for name, value in zip(self.spec.primary_key, key) if value is None]
         if missing:
@@ -347,7 +355,11 @@ class DeclarativeStream(ChangeFeedMixin, WindowPlanningMixin, RetryingStreamMixi
         A spent quota or another fatal API error stops only this stream's current
         partition (one account): its bookmark stays where it was, the other
         accounts and streams go on, and the tap exits with an error at the end.
+        So do retries that ran out and a time zone the API left invalid.
         """
+        # The bookmark cap is taken from the first response of each partition.
+        self._read_start = None
+        last_day: str | None = None
         try:
             if self.spec.changes is not None:
                 yield from self._change_records(context)
@@ -359,13 +371,24 @@ class DeclarativeStream(ChangeFeedMixin, WindowPlanningMixin, RetryingStreamMixi
                         yield from self._records_through_jobs(window_context)
                     else:
                         yield from self._read_pages(window_context)
-        except FatalAPIError as error:
-            # A spent quota or a refused account stops this partition only.
+                    last_day = window.get("end") if window and window.get("days") else None
+        except (FatalAPIError, PartitionValueError) as error:
+            # A spent quota, spent retries, a refused account or an unusable time zone stops this partition only.
             self._stop_partition(context, str(error))
         else:
+            self._bookmark_last_day(context, last_day)
             self._finish_partition(context)
 
         self._log_summary()
+
+    def _bookmark_last_day(self, context: Context | None, last_day: str | None) -> None:
+        """Move a daily report's bookmark up to the last day read, so days without rows are not read again.
+
+        The lookback still re-reads the recent days on the next run.
+        """
+        if last_day is None or self.replication_key is None:
+            return
+        super()._increment_stream_state({self.replication_key: last_day}, context=context)
 
     def _finish_partition(self, context: Context | None) -> None:
         """Promote a finished child partition's bookmark now, so a later failure cannot lose it."""
@@ -388,12 +411,28 @@ class DeclarativeStream(ChangeFeedMixin, WindowPlanningMixin, RetryingStreamMixi
         return bool(day) and not (window["start"] <= day <= window["end"])
 
     def _increment_stream_state(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
-        """Advance the bookmark, except from report rows dated outside their requested days."""
+        """Advance the bookmark, except from report rows dated outside their requested days or without a value.
+
+        With `bookmark_cap: read_start` the bookmark stops at the partition's read start.
+        """
         if self._outside_window(latest_record):
             return
+        if self.spec.replication is not None and latest_record.get(self.spec.replication.key) is None:
+            self._null_bookmark_values += 1
+            return
+        if self._read_start is not None and self.replication_key is not None:
+            latest_record = capped_record(latest_record, self.replication_key, self._read_start)
         super()._increment_stream_state(latest_record, context=context)
 
     def _log_summary(self) -> None:
+        if self._null_bookmark_values:
+            self.logger.warning(
+                "Stream %s: %d record(s) had no %s value; they were kept, but the bookmark ignores them",
+                self.name,
+                self._null_bookmark_values,
+                self.replication_key,
+            )
+            self._null_bookmark_values = 0
         if self._days_outside_window:
             self.logger.warning(
                 "Stream %s: %d row(s) were dated outside the day range they were requested for; "

@@ -8,6 +8,7 @@ parameters. `DeclarativeStream` runs each window through its paginator.
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 from datetime import UTC, date, datetime, timedelta
 
@@ -25,6 +26,16 @@ if t.TYPE_CHECKING:
     from taps.engine.declaration import StreamSpec
 
 
+_CONTEXT_PLACEHOLDER = re.compile(r"\{context\.([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class PartitionValueError(RuntimeError):
+    """Raised when a value the API returned for one partition, such as an account's time zone, is unusable.
+
+    `DeclarativeStream.get_records` stops only that partition, as for a spent quota.
+    """
+
+
 class WindowPlanningMixin:
     """Window planning for `DeclarativeStream`; list it before `RESTStream` in the bases."""
 
@@ -37,6 +48,9 @@ class WindowPlanningMixin:
     config: t.Mapping[str, t.Any]
     get_context_state: t.Callable[[Context | None], dict[str, t.Any]]
     _template_values: t.Callable[[Context | None], dict[str, dict[str, t.Any]]]
+
+    #: Set after the first warning about a start day after today, so each stream warns once.
+    _warned_future_start = False
 
     def _windows(self, context: Context | None) -> list[dict[str, str | None] | None]:
         """Plan the request windows from the bookmark, start setting, lookback and retention."""
@@ -96,6 +110,13 @@ class WindowPlanningMixin:
             )
         except ValueError as error:
             raise ConfigValidationError("Config validation failed", errors=[str(error)]) from None
+        if not windows and not self._warned_future_start:
+            self._warned_future_start = True
+            self.logger.warning(
+                "Stream %s: setting %s names a day after today (%s in time zone %s), so no days are read; "
+                "set it to a past day to load history.",
+                self.name, replication.start_setting, today, zone or "UTC",
+            )
         self.logger.info(
             "Stream %s: reading %d window(s) of days through %s (time zone %s)", self.name, len(windows), today, zone or "UTC"
         )
@@ -129,14 +150,28 @@ class WindowPlanningMixin:
         if replication is None or not replication.timezone:
             return None
         zone = render(replication.timezone, self.config, self._template_values(context))
-        if not zone or not is_time_zone(str(zone)):
-            msg = (
-                f"Stream {self.name!r}: replication.timezone {replication.timezone!r} gives {zone!r}, which is not an "
-                "IANA time zone such as 'Europe/Berlin'. Fix the setting it names; when it names a parent field, the "
-                "API returned that value, so check the account's time zone at the source."
-            )
-            raise ConfigValidationError("Config validation failed", errors=[msg])
-        return str(zone)
+        if zone and is_time_zone(str(zone)):
+            return str(zone)
+
+        context_keys = _CONTEXT_PLACEHOLDER.findall(replication.timezone)
+        if context_keys:
+            raise PartitionValueError(self._api_time_zone_message(context, context_keys[0], zone))
+        msg = (
+            f"Stream {self.name!r}: replication.timezone {replication.timezone!r} gives {zone!r}, which is not an "
+            "IANA time zone such as 'Europe/Berlin'. Fix the setting it names."
+        )
+        raise ConfigValidationError("Config validation failed", errors=[msg])
+
+    def _api_time_zone_message(self, context: Context | None, key: str, zone: t.Any) -> str:
+        """Describe a partition's time zone that the parent stream's API response left missing or invalid."""
+        partition = ", ".join(f"{name}={(context or {}).get(name)}" for name in self.spec.state_keys)
+        where = f"Stream {self.name!r} ({partition})" if partition else f"Stream {self.name!r}"
+        problem = "has no value" if zone in (None, "") else f"is {zone!r}, which is not an IANA time zone such as 'Europe/Berlin'"
+        parent = self.spec.parent or "the parent"
+        return (
+            f"{where}: context key {key!r} {problem}. The value came from the API of stream {parent!r}, so this "
+            "partition stopped with its bookmark unchanged; check the account's time zone at the source."
+        )
 
     def _state_bookmark(self, context: Context | None) -> datetime | None:
         state = self.get_context_state(context)

@@ -11,8 +11,10 @@ from requests.auth import AuthBase
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
+from singer_sdk.plugin_base import JSONSchemaValidator
 
 from taps.engine.auth import auth_config_problems, build_authenticator, register_secret
+from taps.engine.config_errors import config_error_message
 from taps.engine.declaration import SettingSpec, SourceSpec, StreamSpec, load_declaration
 from taps.engine.fields import annotate_schema
 from spendlake.singer_io import BufferedMsgSpecWriter
@@ -74,6 +76,25 @@ class DeclarativeTap(Tap):
         singer-sdk 0.54 appends the stream-map and flattening settings by the
         base class's capabilities, so `--about` would list settings a sync rejects.
         """
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Validate the config as singer-sdk 0.54.9 does, but never quote the value of a secret setting.
+
+        The SDK's `_validate_config` puts jsonschema's message, which quotes the
+        invalid value, into the error and the log. Only the message text differs here.
+        """
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        secret_settings = {setting.name for setting in self.source.settings if setting.secret}
+
+        # The SDK's validator also fills in declared defaults, so it is used as is.
+        validator = JSONSchemaValidator(schema)
+        errors = [config_error_message(error, secret_settings) for error in validator.iter_errors(self._config)]
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors, schema=schema)
+        if errors:
+            self.logger.warning("Config validation failed")
+        return errors
 
     def source_authenticator(self) -> AuthBase:
         """Return the one authenticator of this tap, built on first use from the declared auth."""

@@ -7,9 +7,11 @@ never the value itself.
 
 from __future__ import annotations
 
+import re
 import typing as t
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if t.TYPE_CHECKING:
@@ -111,13 +113,59 @@ def resource_name_id(value: t.Any, spec: FieldSpec) -> int | str | None:
     return last
 
 
+#: The placeholder for a path segment that contains an e-mail address or a token.
+REDACTED_SEGMENT = "(redacted)"
+# Query strings, fragments, matrix parameters and stray `&` parameters, also still encoded once more.
+_URL_CUT = re.compile(r"[?#;&]|%3f|%23|%3b|%26", re.IGNORECASE)
+_SCHEME_AND_HOST = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//[^/]*")
+_EMAIL_MARK = re.compile(r"@|%40", re.IGNORECASE)
+_WORD_RUN = re.compile(r"[A-Za-z0-9_]{16,}")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
 def url_path(value: t.Any, spec: FieldSpec) -> str | None:
-    """Cut a URL or path at its query string or fragment, which can carry e-mail addresses and tokens."""
+    """Keep only the path of a URL, without the parts that can carry e-mail addresses and tokens (see `cut_url`)."""
     if value is None:
         return None
     if not isinstance(value, str):
         _fail(spec, "a URL or path string", value)
-    return value.split("?", 1)[0].split("#", 1)[0]
+    return cut_url(value)[0]
+
+
+def cut_url(text: str) -> tuple[str, int]:
+    """Return the path of a URL or path and how many of its segments were redacted.
+
+    The text is percent-decoded once, cut at the first `?`, `#`, `;` or `&`
+    (also when still encoded), and loses its scheme and host. A segment that
+    contains an e-mail address, a UUID or a token (16 or more letters, digits or
+    underscores in a row with at least one letter and one digit, such as
+    `tok_9f8e7d6c5b4a3928`) becomes `(redacted)`.
+    """
+    decoded = unquote(text, errors="replace")
+    path = _URL_CUT.split(decoded, maxsplit=1)[0]
+    path, hosts = _SCHEME_AND_HOST.subn("", path, count=1)
+    if hosts and not path:
+        path = "/"
+
+    safe_segments: list[str] = []
+    redacted = 0
+    for segment in path.split("/"):
+        if _is_personal_segment(segment):
+            safe_segments.append(REDACTED_SEGMENT)
+            redacted += 1
+        else:
+            safe_segments.append(segment)
+    return "/".join(safe_segments), redacted
+
+
+def _is_personal_segment(segment: str) -> bool:
+    """Tell whether a path segment contains an e-mail address, a UUID or a token-like run of letters and digits."""
+    if _EMAIL_MARK.search(segment) or _UUID.search(segment):
+        return True
+    return any(
+        any(char.isdigit() for char in run) and any(char.isalpha() for char in run)
+        for run in _WORD_RUN.findall(segment)
+    )
 
 
 def is_time_zone(name: str) -> bool:

@@ -1,12 +1,16 @@
 """GA4 custom reports from the tap config: static checks, stream declarations and the metadata check.
 
 Each entry of the `custom_reports` setting (`{name, dimensions, metrics,
-dimension_filter?}`) becomes a daily report stream `custom_<name>`, declared
-like the built-in reports and read in one-day windows. Names are checked twice
-before any report request: by form and known renames when the tap starts, and
-against the property's metadata (`GET /v1beta/properties/{id}/metadata`)
-before the stream's first report. Errors name the report's place in the
-config, the bad name and the closest valid name.
+dimension_filter?, pii?}`) becomes a daily report stream `custom_<name>`,
+declared like the built-in reports and read in one-day windows. Names are
+checked twice before any report request: by form, known renames and column
+clashes when the tap starts, and against every property's metadata
+(`GET /v1beta/properties/{id}/metadata`) when the sync starts. Errors name the
+report's place in the config, the bad name and the closest valid name.
+
+Every dimension gets a PII class: custom dimensions and dimensions that carry
+text typed by visitors or whole URLs are `free_text` unless the report's `pii`
+entry sets another class; URL and path dimensions keep only their path.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import typing as t
 
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from taps.engine.stream import DeclarativeStream
+from privacy.policy import PII_CLASSES
+from taps.google_analytics.report_stream import GA4ReportStream
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -43,6 +48,27 @@ INTEGER_METRICS = frozenset({
     "ecommercePurchases", "transactions", "itemsPurchased", "itemsViewed", "addToCarts", "checkouts",
     "active1DayUsers", "active7DayUsers", "active28DayUsers", "userEngagementDuration",
 })
+
+#: Custom dimensions: a site sends their values itself (user ids, e-mail addresses, plan names...).
+CUSTOM_DIMENSION_PREFIXES = ("customUser:", "customEvent:", "customItem:")
+
+#: Dimensions holding text that visitors type, page titles, or whole URLs with their query strings.
+FREE_TEXT_DIMENSIONS = frozenset({
+    "pageLocation", "pageReferrer", "fullPageUrl", "landingPagePlusQueryString", "pagePathPlusQueryString",
+    "linkUrl", "linkText", "videoUrl", "pageTitle", "unifiedScreenName", "searchTerm",
+    "manualTerm", "sessionManualTerm", "firstUserManualTerm",
+    "manualAdContent", "sessionManualAdContent", "firstUserManualAdContent",
+    "googleAdsQuery", "sessionGoogleAdsQuery", "firstUserGoogleAdsQuery",
+})
+
+#: Dimensions holding a URL or a path: the tap keeps only the path (transform url_path), whatever their class.
+URL_DIMENSIONS = frozenset({
+    "landingPage", "pagePath", "unifiedPagePathScreen", "fileName", "pageLocation", "pageReferrer", "fullPageUrl",
+    "landingPagePlusQueryString", "pagePathPlusQueryString", "linkUrl", "videoUrl",
+})
+
+#: Columns every custom report has besides its dimensions and metrics.
+FIXED_COLUMNS = ("property_id", "date")
 
 #: Metadata of each property, fetched once per run.
 _METADATA: dict[tuple[str, str], dict[str, t.Any]] = {}
@@ -71,11 +97,66 @@ def report_problems(reports: t.Any) -> list[str]:
             names.add(name)
         problems.extend(_name_list_problems(place, "dimensions", _dimensions(report), MAX_DIMENSIONS))
         problems.extend(_name_list_problems(place, "metrics", report.get("metrics"), MAX_METRICS))
-        unknown = sorted(set(report) - {"name", "dimensions", "metrics", "dimension_filter"})
+        problems.extend(_column_problems(place, report))
+        problems.extend(_pii_problems(place, report))
+        unknown = sorted(set(report) - {"name", "dimensions", "metrics", "dimension_filter", "pii"})
         if unknown:
-            problems.append(f"{place}: unknown key(s) {unknown}; use name, dimensions, metrics and dimension_filter.")
+            problems.append(f"{place}: unknown key(s) {unknown}; use name, dimensions, metrics, dimension_filter and pii.")
         if "dimension_filter" in report and not isinstance(report["dimension_filter"], dict):
             problems.append(f"{place}.dimension_filter: must be a GA4 FilterExpression object.")
+    return problems
+
+
+def default_pii_class(dimension: str) -> str:
+    """Return the PII class a dimension gets when the report does not set one.
+
+    Custom and free-text dimensions are classed `identifier`, which the default
+    policy hashes: every dimension is part of the report's key, and a key
+    column cannot be dropped.
+    """
+    if dimension.startswith(CUSTOM_DIMENSION_PREFIXES) or dimension in FREE_TEXT_DIMENSIONS:
+        return "identifier"
+    return "none"
+
+
+def _column_problems(place: str, report: dict[str, t.Any]) -> list[str]:
+    """Find dimensions and metrics whose columns clash with each other or with property_id and date."""
+    owners = {column: f"the {column} column every report has" for column in FIXED_COLUMNS}
+    problems = []
+    for key in ("dimensions", "metrics"):
+        names = report.get(key)
+        if not isinstance(names, list):
+            continue
+        for position, name in enumerate(names):
+            if not isinstance(name, str) or not API_NAME.match(name) or (key == "dimensions" and name == "date"):
+                continue
+            column = field_name(name)
+            if owners.get(column) == repr(name):
+                continue  # a name listed twice, reported on its own
+            if column in owners:
+                problems.append(
+                    f"{place}.{key}[{position}]: {name!r} becomes column {column!r}, like {owners[column]}; "
+                    "remove one of them."
+                )
+            else:
+                owners[column] = repr(name)
+    return problems
+
+
+def _pii_problems(place: str, report: dict[str, t.Any]) -> list[str]:
+    """Check the report's `pii` entry: dimension names of this report mapped to PII classes."""
+    classes = report.get("pii")
+    if classes is None:
+        return []
+    if not isinstance(classes, dict):
+        return [f"{place}.pii: must map dimension names to PII classes, such as {{\"customUser:plan\": \"none\"}}."]
+    dimensions = report.get("dimensions") if isinstance(report.get("dimensions"), list) else []
+    problems = []
+    for name, pii_class in classes.items():
+        if name not in dimensions or name == "date":
+            problems.append(f"{place}.pii: {name!r} is not one of the report's dimensions; list it in dimensions or remove it.")
+        elif pii_class not in PII_CLASSES:
+            problems.append(f"{place}.pii[{name!r}]: unknown PII class; use one of: {', '.join(PII_CLASSES)}.")
     return problems
 
 
@@ -131,9 +212,13 @@ def report_stream(report: dict[str, t.Any], template: dict[str, t.Any]) -> dict[
     if report.get("dimension_filter"):
         stream["body"]["dimensionFilter"] = report["dimension_filter"]
 
-    fields: dict[str, t.Any] = {"property_id": template["fields"]["property_id"], "date": template["fields"]["date"]}
+    fields: dict[str, t.Any] = {name: template["fields"][name] for name in FIXED_COLUMNS}
+    classes = report.get("pii") or {}
     for name in dimensions[1:]:
-        fields[field_name(name)] = {"type": "string", "path": name, "pii": "none"}
+        field = {"type": "string", "path": name, "pii": classes.get(name, default_pii_class(name))}
+        if name in URL_DIMENSIONS:
+            field["transform"] = "url_path"
+        fields[field_name(name)] = field
     for name in report["metrics"]:
         kind = "integer" if name in INTEGER_METRICS else "number"
         fields[field_name(name)] = {"type": kind, "path": name, "transform": "numeric_string", "pii": "none"}
@@ -142,7 +227,7 @@ def report_stream(report: dict[str, t.Any], template: dict[str, t.Any]) -> dict[
     return stream
 
 
-class CustomReportStream(DeclarativeStream):
+class CustomReportStream(GA4ReportStream):
     """A custom report: its names are checked against the property's metadata before its first report request."""
 
     #: The report's entry in the `custom_reports` setting and its index there; set by the tap.
@@ -168,6 +253,20 @@ class CustomReportStream(DeclarativeStream):
             send = self._send_for_job(context)
             _METADATA[key] = send("GET", f"/properties/{property_id}/metadata", {}) or {}
         return _METADATA[key]
+
+    def metadata_problems_for(self, property_ids: t.Iterable[str]) -> list[str]:
+        """Check this report against each property's metadata; a property whose metadata is refused is skipped.
+
+        The stream's own read then stops that property's partition with the API's error.
+        """
+        problems = []
+        for property_id in property_ids:
+            try:
+                metadata = self._property_metadata(property_id, {"property_id": property_id})
+            except FatalAPIError:
+                continue
+            problems.extend(metadata_problems(self.report, self.report_index, metadata, property_id))
+        return problems
 
 
 def metadata_problems(report: dict[str, t.Any], index: int, metadata: dict[str, t.Any], property_id: str) -> list[str]:

@@ -16,6 +16,7 @@ import responses
 from singer_sdk.exceptions import ConfigValidationError
 
 from taps.engine.change_feed import is_expired, server_time
+from taps.engine.pagination import PaginationError
 from taps.engine.declaration import DeclarationError, parse_declaration
 from taps.engine.tap import StreamsStoppedError, build_tap_class
 from tests.singer_run import final_state, records_of, run_tap
@@ -206,6 +207,247 @@ def test_events_of_other_objects_skipped(caplog: pytest.LogCaptureFixture) -> No
     assert "skipped 1 event(s) whose object is not a customer" in caplog.text
 
 
+@responses.activate
+def test_deletion_wins_same_second() -> None:
+    """Newest first cannot order two events of one second: the update may be listed before the deletion."""
+    moment = NOW - timedelta(hours=1)
+    events = [
+        event("e2", "customer.updated", moment, customer("c1", "gone@example.com", "pro")),
+        event("e3", "customer.deleted", moment, customer("c1", "gone@example.com", "pro")),
+        event("e1", "customer.updated", NOW - timedelta(hours=2), customer("c2", "b@example.com")),
+    ]
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page(events), headers=date_header(NOW))
+
+    messages = run_tap(tap_class(), CONFIG, state=state_at(NOW - timedelta(days=1)))
+
+    records = {record["id"]: record for record in records_of(messages, "customers")}
+    assert len(records_of(messages, "customers")) == 2
+    assert records["c1"]["_sdc_deleted_at"] == moment.isoformat()
+    assert records["c1"]["email"] is None
+    assert records["c2"]["_sdc_deleted_at"] is None
+    assert "gone@example.com" not in str(messages)
+
+
+@responses.activate
+def test_deletion_wins_over_later_event() -> None:
+    """A server that lists events out of order still cannot bring a deleted object back."""
+    events = [
+        event("e1", "customer.deleted", NOW - timedelta(hours=2), customer("c1", "a@example.com")),
+        event("e2", "customer.updated", NOW - timedelta(hours=1), customer("c1", "a@example.com", "pro")),
+    ]
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page(events), headers=date_header(NOW))
+
+    messages = run_tap(tap_class(), CONFIG, state=state_at(NOW - timedelta(days=1)))
+
+    [record] = records_of(messages, "customers")
+    assert record["_sdc_deleted_at"] == (NOW - timedelta(hours=2)).isoformat()
+    assert record["plan"] is None
+
+
+@responses.activate
+def test_bookmark_is_start_less_margin() -> None:
+    """An event 10 s before the read must not become the bookmark: a later-visible event in that gap would be missed."""
+    responses.add(
+        responses.GET, f"{BASE}/v1/events",
+        json=page([event("e1", "customer.updated", NOW - timedelta(seconds=10), customer("c1", "a@example.com"))]),
+        headers=date_header(NOW),
+    )
+
+    messages = run_tap(tap_class(), CONFIG, state=state_at(NOW - timedelta(days=1)))
+
+    assert records_of(messages, "customers")[0]["_sdc_changed_at"] == (NOW - timedelta(seconds=10)).isoformat()
+    assert bookmark_of(messages) == (NOW - timedelta(minutes=5)).isoformat()
+
+
+@responses.activate
+def test_bookmark_never_moves_back() -> None:
+    """A server clock behind the bookmark keeps the old bookmark."""
+    bookmark = NOW - timedelta(minutes=1)
+    responses.add(
+        responses.GET, f"{BASE}/v1/events",
+        json=page([event("e1", "customer.updated", NOW, customer("c1", "a@example.com"))]),
+        headers=date_header(NOW),
+    )
+
+    messages = run_tap(tap_class(), CONFIG, state=state_at(bookmark))
+
+    assert [record["id"] for record in records_of(messages, "customers")] == ["c1"]
+    assert bookmark_of(messages) == bookmark.isoformat()
+
+
+@responses.activate
+def test_events_older_than_bookmark_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    """A server that ignores created[gte] must not let an old event overwrite a newer row."""
+    bookmark = NOW - timedelta(days=1)
+    events = [
+        event("e2", "customer.updated", NOW - timedelta(hours=1), customer("c2", "b@example.com")),
+        event("e1", "customer.updated", bookmark - timedelta(seconds=1), customer("c1", "stale@example.com")),
+        event("e0", "customer.created", bookmark - timedelta(days=3), customer("c1", "older@example.com")),
+    ]
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page(events), headers=date_header(NOW))
+
+    with caplog.at_level(logging.INFO):
+        messages = run_tap(tap_class(), CONFIG, state=state_at(bookmark))
+
+    assert [record["id"] for record in records_of(messages, "customers")] == ["c2"]
+    assert "skipped 2 event(s) older than the bookmark" in caplog.text
+    assert "stale@example.com" not in caplog.text
+
+
+@responses.activate
+def test_event_at_bookmark_kept() -> None:
+    """An event exactly at the bookmark is inside the inclusive bound."""
+    bookmark = NOW - timedelta(days=1)
+    responses.add(
+        responses.GET, f"{BASE}/v1/events",
+        json=page([event("e1", "customer.updated", bookmark, customer("c1", "a@example.com"))]),
+        headers=date_header(NOW),
+    )
+
+    messages = run_tap(tap_class(), CONFIG, state=state_at(bookmark))
+
+    assert [record["id"] for record in records_of(messages, "customers")] == ["c1"]
+
+
+@responses.activate
+def test_empty_page_with_more_fails() -> None:
+    bookmark = NOW - timedelta(days=1)
+    responses.add(
+        responses.GET, f"{BASE}/v1/events",
+        json=page([event("e2", "customer.updated", NOW - timedelta(hours=1), customer("c1", "a@example.com"))], has_more=True),
+        headers=date_header(NOW),
+    )
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page([], has_more=True), headers=date_header(NOW))
+
+    tap = tap_class()(config=CONFIG, state=state_at(bookmark), parse_env_config=False)
+    with pytest.raises(PaginationError, match=r"Stream 'customers': page 2 has no records but 'has_more' reports more pages"):
+        tap.sync_all()
+
+    assert tap.state["bookmarks"]["customers"]["replication_key_value"] == bookmark.isoformat()
+
+
+@responses.activate
+def test_empty_list_page_with_more_fails() -> None:
+    responses.add(responses.GET, f"{BASE}/v1/customers", json=page([], has_more=True), headers=date_header(NOW))
+
+    tap = tap_class()(config=CONFIG, parse_env_config=False)
+    with pytest.raises(PaginationError, match=r"page 1 has no records"):
+        tap.sync_all()
+
+    assert "replication_key_value" not in tap.state.get("bookmarks", {}).get("customers", {})
+
+
+# Events rendered in another API version
+
+PINNED = "2026-08-26.dahlia"
+OLD_VERSION = "2024-06-20"
+
+
+def versioned_declaration(deletions: bool = True) -> dict[str, t.Any]:
+    declaration = copy.deepcopy(DECLARATION)
+    declaration["settings"].append({"name": "api_version", "type": "string", "default": PINNED})
+    declaration["headers"] = {"Stripe-Version": "{config.api_version}"}
+    changes = declaration["streams"]["customers"]["changes"]
+    changes.update({"retrieve": "/v1/customers/{id}", "pinned_version": "{config.api_version}"})
+    if not deletions:
+        changes.pop("deleted_types")
+        changes["types"] = ["customer.created", "customer.updated"]
+    return declaration
+
+
+def versioned(event_id: str, event_type: str, moment: datetime, obj: dict[str, t.Any], version: str | None) -> dict[str, t.Any]:
+    return {**event(event_id, event_type, moment, obj), "api_version": version}
+
+
+def old_shape(object_id: str) -> dict[str, t.Any]:
+    """A customer as an older API version rendered it: `plan` sat elsewhere."""
+    return {"id": object_id, "object": "customer", "created": 1_700_000_000, "email": "a@example.com", "subscription_plan": "pro"}
+
+
+@responses.activate
+def test_other_version_read_again(caplog: pytest.LogCaptureFixture) -> None:
+    events = [
+        versioned("e3", "customer.updated", NOW - timedelta(hours=1), old_shape("c1"), OLD_VERSION),
+        versioned("e2", "customer.updated", NOW - timedelta(hours=2), customer("c2", "b@example.com", "basic"), PINNED),
+        versioned("e1", "customer.updated", NOW - timedelta(hours=3), old_shape("c3"), None),
+    ]
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page(events), headers=date_header(NOW))
+    responses.add(responses.GET, f"{BASE}/v1/customers/c1", json=customer("c1", "a@example.com", "pro"))
+    responses.add(responses.GET, f"{BASE}/v1/customers/c3", json=customer("c3", "c@example.com", "team"))
+
+    with caplog.at_level(logging.INFO):
+        messages = run_tap(tap_class(versioned_declaration()), CONFIG, state=state_at(NOW - timedelta(days=1)))
+
+    records = {record["id"]: record for record in records_of(messages, "customers")}
+    assert records["c1"]["plan"] == "pro"
+    assert records["c1"]["_sdc_changed_at"] == (NOW - timedelta(hours=1)).isoformat()
+    assert records["c3"]["plan"] == "team"
+    assert records["c2"]["plan"] == "basic"
+    retrieves = [call.request for call in responses.calls if "/v1/customers/" in call.request.url]
+    assert [urlparse(request.url).path for request in retrieves] == ["/v1/customers/c1", "/v1/customers/c3"]
+    assert {request.headers["Stripe-Version"] for request in retrieves} == {PINNED}
+    assert "read 2 object(s) again in API version 2026-08-26.dahlia" in caplog.text
+
+
+@responses.activate
+def test_old_version_deletion_not_reread() -> None:
+    events = [versioned("e1", "customer.deleted", NOW - timedelta(hours=1), old_shape("c1"), OLD_VERSION)]
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page(events), headers=date_header(NOW))
+
+    messages = run_tap(tap_class(versioned_declaration()), CONFIG, state=state_at(NOW - timedelta(days=1)))
+
+    [record] = records_of(messages, "customers")
+    assert record["_sdc_deleted_at"] == (NOW - timedelta(hours=1)).isoformat()
+    assert len(responses.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}}), (200, {"id": "c1", "object": "customer", "deleted": True})],
+    ids=["404", "deleted-flag"],
+)
+@responses.activate
+def test_gone_object_becomes_tombstone(status: int, body: dict[str, t.Any]) -> None:
+    moment = NOW - timedelta(hours=1)
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page([versioned("e1", "customer.updated", moment, old_shape("c1"), OLD_VERSION)]), headers=date_header(NOW))
+    responses.add(responses.GET, f"{BASE}/v1/customers/c1", json=body, status=status)
+
+    messages = run_tap(tap_class(versioned_declaration()), CONFIG, state=state_at(NOW - timedelta(days=1)))
+
+    [record] = records_of(messages, "customers")
+    assert (record["id"], record["email"], record["_sdc_deleted_at"]) == ("c1", None, moment.isoformat())
+    assert bookmark_of(messages) == (NOW - timedelta(minutes=5)).isoformat()
+
+
+@responses.activate
+def test_gone_object_without_deletions_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    events = [
+        versioned("e2", "customer.updated", NOW - timedelta(hours=1), old_shape("c1"), OLD_VERSION),
+        versioned("e1", "customer.updated", NOW - timedelta(hours=2), customer("c2", "b@example.com"), PINNED),
+    ]
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page(events), headers=date_header(NOW))
+    responses.add(responses.GET, f"{BASE}/v1/customers/c1", json={"error": {"type": "invalid_request_error"}}, status=404)
+
+    with caplog.at_level(logging.INFO):
+        messages = run_tap(tap_class(versioned_declaration(deletions=False)), CONFIG, state=state_at(NOW - timedelta(days=1)))
+
+    assert [record["id"] for record in records_of(messages, "customers")] == ["c2"]
+    assert "1 were gone from a stream without deletions (skipped)" in caplog.text
+
+
+@responses.activate
+def test_retrieve_error_keeps_bookmark() -> None:
+    bookmark = NOW - timedelta(days=1)
+    responses.add(responses.GET, f"{BASE}/v1/events", json=page([versioned("e1", "customer.updated", NOW, old_shape("c1"), OLD_VERSION)]), headers=date_header(NOW))
+    responses.add(responses.GET, f"{BASE}/v1/customers/c1", json={"error": {"type": "invalid_request_error"}}, status=403)
+
+    tap = tap_class(versioned_declaration())(config=CONFIG, state=state_at(bookmark), parse_env_config=False)
+    with pytest.raises(StreamsStoppedError, match=r"path /v1/customers/c1.*403|403.*path /v1/customers/c1"):
+        tap.sync_all()
+
+    assert tap.state["bookmarks"]["customers"]["replication_key_value"] == bookmark.isoformat()
+
+
 # Bookmarks past the retention
 
 
@@ -273,6 +515,9 @@ def test_server_time_from_date_header() -> None:
         ({"deleted_types": ["customer.removed"]}, r"changes\.deleted_types\.0: 'customer\.removed' is not listed under types"),
         ({"on_expired_bookmark": "{config.missing}"}, r"refers to setting 'missing', which is not declared"),
         ({"on_expired_bookmark": "skip"}, r"on_expired_bookmark: 'skip' does not match"),
+        ({"retrieve": "/v1/customers/{id}"}, r"streams\.customers\.changes: retrieve and pinned_version go together"),
+        ({"retrieve": "/v1/customers", "pinned_version": "v1"}, r"changes\.retrieve: '/v1/customers' does not match"),
+        ({"retrieve": "/v1/customers/{id}", "pinned_version": "{config.version}"}, r"pinned_version: refers to setting 'version', which is not declared"),
     ],
 )
 def test_declaration_problems_named(change: dict[str, t.Any], problem: str) -> None:

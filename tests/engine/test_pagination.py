@@ -184,8 +184,9 @@ CASES = [
             pages=[Page({"has_more": True, "data": rows("a")}), Page({"has_more": True, "data": []})],
             ids=ids("a"),
             sent=[{"starting_after": None}, {"starting_after": "rec-a"}],
+            error=r"page 2 has no records but 'has_more' reports more pages",
         ),
-        id="cursor-empty-page-ends",
+        id="cursor-empty-page-with-more-fails",
     ),
     pytest.param(
         Case(
@@ -713,7 +714,7 @@ def response_of(body: t.Any, headers: dict[str, str] | None = None) -> requests.
 
 
 EMPTY_PAGES = [
-    pytest.param({"type": "cursor"}, "$.data[*]", {"has_more": True, "data": []}, {}, id="cursor"),
+    pytest.param({"type": "cursor"}, "$.data[*]", {"has_more": False, "data": []}, {}, id="cursor"),
     pytest.param({"type": "next_link"}, "$.data[*]", {"data": [], "paging": {"next": next_url("after=cur-9")}}, {}, id="next-link-body"),
     pytest.param({"type": "next_link", "source": "header"}, "$[*]", [], {"Link": f'<{next_url("page=9")}>; rel="next"'}, id="next-link-header"),
     pytest.param({"type": "offset"}, "$.rows[*]", {"rows": [], "total": 50}, {}, id="offset"),

@@ -28,6 +28,7 @@ from taps.engine.retry import (
     Outcome,
     PageTooLargeError,
     QuotaExhaustedError,
+    RetriesExhaustedError,
     RetryingStreamMixin,
     ThrottledError,
     TruncatedResponseError,
@@ -305,14 +306,20 @@ def test_transport_error_then_success(api: responses.RequestsMock, failure: Exce
     assert run.record_ids() == ["o1", "o2", "o3"]
 
 
-def test_tries_exhausted_raises_last_error(api: responses.RequestsMock) -> None:
+def test_tries_exhausted_raises_fatal_error(api: responses.RequestsMock) -> None:
     for _ in range(4):
-        add_page(api, FIRST_PAGE, status=503)
+        add_page(api, FIRST_PAGE, status=503, json={"error": {"code": "unavailable", "detail": "body-only-text"}})
 
-    run = sync({"max_tries": 4, "base_wait_seconds": 2, "max_wait_seconds": 5})
+    run = sync({"max_tries": 4, "base_wait_seconds": 2, "max_wait_seconds": 5, "safe_fields": ["error.code"]})
 
-    assert isinstance(run.error, RetriableAPIError)
-    assert "HTTP 503" in str(run.error)
+    assert isinstance(run.error, RetriesExhaustedError)
+    assert isinstance(run.error, FatalAPIError)
+    assert str(run.error).startswith(
+        "Stream orders: gave up on path /v1/orders after 4 attempt(s); the last attempt failed with "
+        "HTTP 503 Service Unavailable for path /v1/orders (error.code=unavailable). "
+    )
+    assert "body-only-text" not in str(run.error)
+    assert TOKEN not in str(run.error)
     assert len(api.calls) == 4
     assert run.waits == [2.0, 4.0, 5.0]
     assert run.record_ids() == []
@@ -935,7 +942,9 @@ def test_page_too_large_retried_by_sdk(api: responses.RequestsMock) -> None:
 
     run = sync({**META_REDUCE, "max_tries": 2})
 
-    assert isinstance(run.error, PageTooLargeError)
+    assert isinstance(run.error, RetriesExhaustedError)
+    assert "after 2 attempt(s)" in str(run.error)
+    assert "so limit must be smaller (minimum 5)" in str(run.error)
     assert len(api.calls) == 2
     assert run.waits == [1.0]
     assert run.record_ids() == []

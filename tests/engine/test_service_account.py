@@ -158,3 +158,10 @@ def test_key_file_alternative(server: SandboxServer, tmp_path: Path) -> None:
     )
 
     assert requests.get(f"{server.url}/v1beta/properties/312000111/metadata", auth=auth, timeout=5).status_code == 200
+
+
+def test_demo_key_token_uri_stays_local() -> None:
+    # Without a token URL setting the key's own token_uri is used: the demo key must name the sandbox, never Google.
+    auth = ServiceAccountAuth(source_name="ga4", key=key_from_text(demo_key_text(), setting="service_account_key"), scopes=SCOPES)
+
+    assert auth.token_url == "http://127.0.0.1:12111" + TOKEN_PATH

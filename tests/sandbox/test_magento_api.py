@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import typing as t
 import urllib.request
@@ -11,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 
 from sandbox.magento_api import DEMO_TOKEN, MagentoSession, handle_magento_request
-from sandbox.magento_data import DAY_SECONDS, MagentoWorld
+from sandbox.magento_data import DAY_SECONDS, MagentoWorld, sql_time
 from sandbox.server import start_server
 from sandbox.stripe_data import StripeWorld
 
@@ -197,3 +198,35 @@ def test_server_routes_rest_paths() -> None:
             body = json.loads(response.read())
 
     assert [config["code"] for config in body] == ["default", "de"]
+
+
+def test_date_header_is_world_clock(world: MagentoWorld) -> None:
+    for path in ("/rest/default/V1/orders", "/rest/default/V1/nothing"):
+        _, headers, _ = handle_magento_request(world, MagentoSession(), "GET", path, urlencode(page(1, 1)), AUTH)
+
+        assert headers["Date"] == email.utils.formatdate(ANCHOR, usegmt=True)
+
+
+def test_after_search_hook_changes_later_pages() -> None:
+    world = MagentoWorld(seed=3, anchor=ANCHOR)
+    calls: list[int] = []
+
+    def update(changed: MagentoWorld, served: int) -> None:
+        calls.append(served)
+        changed.update_entity("orders", 1, ANCHOR + 5, status="closed")
+
+    session = MagentoSession(after_search=update)
+    _, first = get(world, "/rest/default/V1/orders", page(2, 1), session=session)
+    _, second = get(world, "/rest/default/V1/orders", page(2, 1), session=session)
+
+    assert calls == [1, 2]
+    assert first["items"][0]["status"] != "closed"
+    assert second["items"][0]["status"] == "closed"
+    assert second["items"][0]["updated_at"] == sql_time(ANCHOR + 5)
+
+
+def test_update_entity_unknown_id() -> None:
+    world = MagentoWorld(seed=3, anchor=ANCHOR)
+
+    with pytest.raises(KeyError, match="No customers row with id 999999"):
+        world.update_entity("customers", 999_999, ANCHOR)

@@ -11,6 +11,7 @@ import pytest
 
 from sandbox.stripe_api import DEMO_API_KEY, handle_request
 from sandbox.stripe_data import DAY_SECONDS, StripeWorld
+from sandbox.stripe_lifecycle import LEGACY_API_VERSION, LEGACY_EVENTS_PER_TICK, legacy_shape
 
 SEED = 11
 ANCHOR = 1_790_000_000
@@ -217,3 +218,98 @@ def test_events_deterministic(world: StripeWorld) -> None:
     again = StripeWorld(SEED, ANCHOR, TICKS)
 
     assert list(again.listing("events").objects) == list(world.listing("events").objects)
+
+
+# One object by id, and events rendered in an older API version
+
+
+@pytest.mark.parametrize("kind", ["charges", "customers", "refunds", "invoices", "subscriptions", "payment_intents", "products", "prices"])
+def test_retrieve_serves_current_object(world: StripeWorld, kind: str) -> None:
+    current = world.listing(kind).objects[3]
+
+    status, headers, body = get(world, f"/v1/{kind}/{current['id']}")
+
+    assert status == 200
+    assert body == current
+    assert headers["Stripe-Version"] == "2026-08-26.dahlia"
+
+
+def test_retrieve_deleted_customer_is_stub(world: StripeWorld) -> None:
+    deleted = world.deleted("customers")[0]
+
+    status, _, body = get(world, f"/v1/customers/{deleted['id']}")
+
+    assert status == 200
+    assert body == {"id": deleted["id"], "object": "customer", "deleted": True}
+
+
+@pytest.mark.parametrize(("kind", "name"), [("invoices", "invoice"), ("prices", "price")])
+def test_retrieve_deleted_object_404(world: StripeWorld, kind: str, name: str) -> None:
+    deleted = world.deleted(kind)[0]
+
+    status, _, body = get(world, f"/v1/{kind}/{deleted['id']}")
+
+    assert status == 404
+    assert body["error"] == {
+        "type": "invalid_request_error", "message": f"No such {name}: '{deleted['id']}'", "param": "id", "code": "resource_missing",
+    }
+
+
+def test_retrieve_rejects_parameters_and_post(world: StripeWorld) -> None:
+    object_id = world.listing("charges").objects[0]["id"]
+
+    status, _, body = get(world, f"/v1/charges/{object_id}", "expand[]=customer")
+    assert status == 400
+    assert body["error"]["param"] == "expand[]"
+    status, headers, _ = handle_request(world, "POST", f"/v1/charges/{object_id}", "", AUTH)
+    assert status == 405
+    assert headers["Allow"] == "GET"
+
+
+def test_retrieve_unknown_kind_404(world: StripeWorld) -> None:
+    status, _, body = get(world, "/v1/disputes/dp_123")
+
+    assert status == 404
+    assert body["error"]["message"] == "Unrecognized request URL (GET: /v1/disputes/dp_123)."
+
+
+@pytest.mark.parametrize(("start", "end"), [(ANCHOR, TICKS[0]), (TICKS[0], TICKS[1])])
+def test_each_tick_has_legacy_events(world: StripeWorld, start: int, end: int) -> None:
+    events = tick_events(world, start, end)
+    legacy = [event for event in events if event["api_version"] == LEGACY_API_VERSION]
+
+    paid = [event for event in events if event["type"] == "invoice.paid"]
+    assert LEGACY_EVENTS_PER_TICK <= len(legacy) <= LEGACY_EVENTS_PER_TICK + 1
+    if paid:
+        assert paid[0] in legacy
+    assert {event["api_version"] for event in events} == {"2026-08-26.dahlia", LEGACY_API_VERSION}
+
+
+def test_history_events_in_pinned_version(world: StripeWorld) -> None:
+    history = [event for event in world.listing("events").objects if event["created"] <= ANCHOR]
+
+    assert history
+    assert {event["api_version"] for event in history} == {"2026-08-26.dahlia"}
+
+
+def test_legacy_invoice_shape(world: StripeWorld) -> None:
+    [paid, *_] = [
+        event for event in world.listing("events").objects
+        if event["type"] == "invoice.paid" and event["api_version"] == LEGACY_API_VERSION
+    ]
+    legacy = paid["data"]["object"]
+    current = world.retrieve("invoices", legacy["id"])
+
+    assert "parent" not in legacy
+    assert legacy["subscription"] == current["parent"]["subscription_details"]["subscription"]
+    assert legacy["subscription"].startswith("sub_")
+
+
+def test_legacy_subscription_shape() -> None:
+    subscription = {"id": "sub_1", "object": "subscription", "items": {"data": [{"id": "si_1", "current_period_start": 1, "current_period_end": 2}]}}
+
+    legacy = legacy_shape(subscription)
+
+    assert (legacy["current_period_start"], legacy["current_period_end"]) == (1, 2)
+    assert legacy["items"]["data"] == [{"id": "si_1"}]
+    assert subscription["items"]["data"][0]["current_period_end"] == 2

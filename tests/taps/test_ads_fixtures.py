@@ -329,6 +329,7 @@ def test_row_after_its_window_never_becomes_the_bookmark(frozen_clock: None, cap
     messages = run_google_with(lambda: [{"results": rows}])
 
     partitions = final_state(messages)["bookmarks"]["customer_daily_metrics"]["partitions"]
-    assert partitions[0]["replication_key_value"] == "2024-06-09"
+    # The bookmark is the last day read (today in the account's zone), never the row's 2030-01-01.
+    assert partitions[0]["replication_key_value"] == "2024-06-10"
     assert "1 row(s) were dated outside the day range they were requested for" in caplog.text
     assert len(records_of(messages, "customer_daily_metrics")) == 2

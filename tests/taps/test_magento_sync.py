@@ -15,9 +15,10 @@ import responses
 from singer_sdk.exceptions import ConfigValidationError
 
 from sandbox.magento_api import DEMO_TOKEN, MagentoSession, responses_callback, search
-from sandbox.magento_data import DAY_SECONDS, MagentoWorld
+from sandbox.magento_data import DAY_SECONDS, MagentoWorld, sql_time
 from taps.engine.stream import DeclarativeStream
 from taps.engine.tap import StreamsStoppedError
+from taps.engine.transforms import FieldTransformError
 from taps.magento import TapMagento
 from tests.singer_run import captured_stdout, final_state, parse_messages, records_of, run_tap
 
@@ -134,8 +135,9 @@ def test_first_run_sends_no_filter() -> None:
 
     assert not any(name.startswith("searchCriteria[filter_groups]") for query in queries for name in query)
     assert all(query["searchCriteria[pageSize]"] == ["100"] and "searchCriteria[currentPage]" in query for query in queries)
-    assert queries[0]["searchCriteria[sortOrders][0][field]"] == ["updated_at"]
-    assert queries[0]["searchCriteria[sortOrders][1][field]"] == ["entity_id"]
+    assert queries[0]["searchCriteria[sortOrders][0][field]"] == ["entity_id"]
+    assert queries[0]["searchCriteria[sortOrders][0][direction]"] == ["ASC"]
+    assert not any(name.startswith("searchCriteria[sortOrders][1]") for name in queries[0])
 
 
 def test_start_date_becomes_utc_filter() -> None:
@@ -229,3 +231,165 @@ def test_page_size_above_limit_rejected() -> None:
         TapMagento(config=config(page_size=301), parse_env_config=False)
 
     assert raised.value.errors == ["301 is greater than the maximum of 300 in config['page_size']"]
+
+
+def world_of(orders: int) -> MagentoWorld:
+    """Return a fresh world cut to its first `orders` orders, safe to change in a test."""
+    world = MagentoWorld(seed=11, anchor=ANCHOR)
+    world.collections["orders"] = [dict(order) for order in world.collection("orders")[:orders]]
+    return world
+
+
+def iso(epoch: int) -> str:
+    return sql_time(epoch).replace(" ", "T") + "+00:00"
+
+
+def test_order_updated_mid_read_not_lost() -> None:
+    """An update between two page requests skips no order, and the next run reads the new version.
+
+    Order 150, on the second page, is updated later than order 50, on the first page, and is
+    read with its new updated_at; without the cap it would carry the bookmark past order 50.
+    """
+    world = world_of(200)
+    updated_at = ANCHOR + 30
+
+    def update_after_first_page(changed: MagentoWorld, served: int) -> None:
+        if served == 1:
+            changed.update_entity("orders", 50, updated_at, status="closed")
+            changed.update_entity("orders", 150, updated_at + 10, status="closed")
+
+    session = MagentoSession(after_search=update_after_first_page)
+    first, queries = sync(world, config(page_size=100), "orders", session=session)
+
+    ids = [record["entity_id"] for record in records_of(first, "orders")]
+    assert len(queries) == 2
+    assert sorted(ids) == list(range(1, 201))
+    bookmark = final_state(first)["bookmarks"]["orders"]["replication_key_value"]
+    assert bookmark <= iso(ANCHOR - 60)
+
+    second, _ = sync(world, config(page_size=100), "orders", state=final_state(first))
+
+    again = {record["entity_id"]: record for record in records_of(second, "orders")}
+    assert again[50]["status"] == "closed"
+    assert again[50]["updated_at"] == iso(updated_at)
+
+
+def test_bookmark_capped_at_server_date() -> None:
+    """The cap comes from the store's Date header (the world's clock), not the tap's clock."""
+    world = world_of(20)
+    world.update_entity("orders", 7, ANCHOR + DAY_SECONDS)
+
+    messages, _ = sync(world, config(), "orders")
+
+    assert final_state(messages)["bookmarks"]["orders"]["replication_key_value"] == iso(ANCHOR - 60)
+    assert len(records_of(messages, "orders")) == 20
+
+
+def test_zero_date_becomes_null() -> None:
+    world = world_of(5)
+    world.collection("orders")[2].update(created_at="0000-00-00 00:00:00", updated_at="0000-00-00 00:00:00")
+    latest = max(order["updated_at"] for order in world.collection("orders"))
+
+    messages, _ = sync(world, config(), "orders")
+
+    records = {record["entity_id"]: record for record in records_of(messages, "orders")}
+    assert records[3]["created_at"] is None
+    assert records[3]["updated_at"] is None
+    assert len(records) == 5
+    assert final_state(messages)["bookmarks"]["orders"]["replication_key_value"] == latest.replace(" ", "T") + "+00:00"
+
+
+def test_nan_money_error_names_order() -> None:
+    world = world_of(5)
+    world.collection("orders")[3]["grand_total"] = "NaN"
+
+    with pytest.raises(FieldTransformError, match=r"Stream 'orders' in the record with entity_id=4: Field 'grand_total': transform 'numeric_string'"):
+        sync(world, config(), "orders")
+
+
+def test_list_for_string_field_rejected() -> None:
+    world = world_of(1)
+    product = world.collection("products")[5]
+    for attribute in product["custom_attributes"]:
+        if attribute["attribute_code"] == "manufacturer":
+            attribute["value"] = ["213", "214"]
+
+    with pytest.raises(FieldTransformError) as raised:
+        sync(world, config(), "products")
+
+    assert str(raised.value) == (
+        f"Stream 'products' in the record with id={product['id']}: Field 'manufacturer': expected a JSON string, got a "
+        "JSON array; declare the field's type as the API sends it, or a transform that converts it."
+    )
+
+
+def test_string_for_array_field_rejected() -> None:
+    world = world_of(1)
+    product = world.collection("products")[0]
+    product["custom_attributes"] = [{"attribute_code": "category_ids", "value": "3,4"}]
+
+    with pytest.raises(FieldTransformError, match=rf"with id={product['id']}: Field 'category_ids': expected a JSON array, got a JSON string"):
+        sync(world, config(), "products")
+
+
+def test_personal_key_left_out_of_error() -> None:
+    """Customer ids are classed identifier, so the error names the field but not the record."""
+    world = world_of(1)
+    customer = world.collection("customers")[0]
+    customer["group_id"] = "1"
+
+    with pytest.raises(FieldTransformError) as raised:
+        sync(world, config(), "customers")
+
+    assert str(raised.value).startswith("Stream 'customers': Field 'group_id': expected a JSON integer, got a JSON string")
+    assert str(customer["id"]) not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "api_url",
+    [
+        "https://shop.example.com/rest/default",
+        "https://shop.example.com/rest/default/",
+        "https://shop.example.com/rest",
+        "https://shop.example.com/shop/index.php/rest/de_1",
+        "http://127.0.0.1:8765/rest/all",
+    ],
+)
+def test_api_url_accepted(api_url: str) -> None:
+    assert TapMagento(config=config(api_url=api_url), parse_env_config=False).config["api_url"] == api_url
+
+
+@pytest.mark.parametrize(
+    "api_url",
+    [
+        "https://shop.example.com",
+        "https://shop.example.com/",
+        "https://shop.example.com/rest/default/V1",
+        "https://shop.example.com/rest/V1/",
+        "shop.example.com/rest/default",
+        "ftp://shop.example.com/rest/default",
+    ],
+)
+def test_api_url_rejected(api_url: str) -> None:
+    with pytest.raises(ConfigValidationError) as raised:
+        TapMagento(config=config(api_url=api_url), parse_env_config=False)
+
+    assert len(raised.value.errors) == 1
+    assert raised.value.errors[0].endswith("in config['api_url']")
+    assert "does not match" in raised.value.errors[0]
+
+
+def test_api_url_trailing_slash_stripped() -> None:
+    messages, _ = sync(WORLD, config(api_url=API + "/"), "store_views")
+
+    assert len(records_of(messages, "store_views")) == 2
+
+
+def test_not_found_names_api_url() -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.GET, f"{API}/V1/orders", json={"message": "Request does not match any route."}, status=404)
+        with pytest.raises(StreamsStoppedError) as raised:
+            run_tap(TapMagento, config(), catalog=catalog_for("orders"))
+
+    assert "HTTP 404" in str(raised.value)
+    assert "Check the api_url setting: it must end with /rest or /rest/<store_code>" in str(raised.value)

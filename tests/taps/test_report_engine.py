@@ -16,7 +16,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from taps.engine.declaration import DeclarationError, parse_declaration
 from taps.engine.stream import DeclarativeStream
-from taps.engine.tap import build_tap_class
+from taps.engine.tap import StreamsStoppedError, build_tap_class
 from tests.singer_run import final_state, records_of, run_tap
 
 BASE = "http://reports.test"
@@ -199,9 +199,22 @@ def test_account_ids_are_normalised_and_checked() -> None:
 def test_unknown_time_zone_from_the_parent_fails_clearly() -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add(responses.GET, f"{BASE}/act_11", json={"id": "11", "zone": "Mars/Olympus"})
-        with pytest.raises(ConfigValidationError) as caught:
+        with pytest.raises(StreamsStoppedError) as caught:
             run_tap(tap_class(), {**CONFIG, "account_ids": ["11"]})
-    assert "gives 'Mars/Olympus', which is not an IANA time zone" in caught.value.errors[0]
+    assert "context key 'time_zone' is 'Mars/Olympus', which is not an IANA time zone" in str(caught.value)
+
+
+def test_unknown_time_zone_in_a_setting_fails_at_once() -> None:
+    declaration = copy.deepcopy(DECLARATION)
+    declaration["settings"].append({"name": "zone", "type": "string", "default": "Mars/Olympus"})
+    declaration["streams"]["daily"]["replication"]["timezone"] = "{config.zone}"
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        FakeReportAPI().install(mock)
+        with pytest.raises(ConfigValidationError) as caught:
+            run_tap(tap_class(declaration), {**CONFIG, "account_ids": ["11"]})
+    assert "replication.timezone '{config.zone}' gives 'Mars/Olympus', which is not an IANA time zone" in caught.value.errors[0]
+    assert "Fix the setting it names." in caught.value.errors[0]
 
 
 @pytest.mark.parametrize(

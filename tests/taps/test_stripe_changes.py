@@ -22,6 +22,7 @@ from privacy.keys import load_tenant_keys
 from privacy.pseudonyms import Pseudonymizer
 from sandbox.stripe_api import DEMO_API_KEY, responses_callback
 from sandbox.stripe_data import StripeWorld
+from sandbox.stripe_lifecycle import LEGACY_API_VERSION
 from targets.warehouse import TargetWarehouse
 from targets.warehouse.duckdb_store import connect_warehouse
 from taps.stripe import TapStripe
@@ -32,6 +33,7 @@ CONFIG = {"api_key": DEMO_API_KEY, "api_url": API}
 SEED = 23
 ANCHOR = 1_790_000_000
 TICK = ANCHOR + 6 * 3_600
+LATER_TICK = ANCHOR + 30 * 3_600
 TENANT = "acme"
 
 
@@ -181,3 +183,30 @@ def test_expired_bookmark_fail_against_sandbox(worlds: tuple[StripeWorld, Stripe
 
     assert records_of(parse_messages(raw.getvalue()), "products") == []
     assert tap.state["bookmarks"]["products"]["replication_key_value"] == old
+
+
+def test_legacy_invoice_keeps_subscription(spendlake_env: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An invoice.paid event rendered before basil has no `parent`; its row must not lose the subscription."""
+    home = spendlake_env
+    first_world, second_world = StripeWorld(SEED, ANCHOR, (TICK,)), StripeWorld(SEED, ANCHOR, (TICK, LATER_TICK))
+    first = sync(first_world, streams=("invoices",))
+    load(home, first)
+    with caplog.at_level("INFO"):
+        second = sync(second_world, final_state(first), streams=("invoices",))
+    load(home, second)
+
+    legacy = [
+        event["data"]["object"]["id"] for event in second_world.listing("events").objects
+        if event["type"].startswith("invoice.") and event["api_version"] == LEGACY_API_VERSION and event["created"] > TICK
+    ]
+    assert legacy
+    rows = {row[0]: row[1:] for row in warehouse_query(home, "select id, subscription, parent_type, status from stripe.invoices")}
+    for invoice_id in legacy:
+        current = second_world.retrieve("invoices", invoice_id)
+        assert current is not None
+        expected = (current["parent"]["subscription_details"]["subscription"], "subscription_details", current["status"])
+        assert rows[invoice_id] == expected
+    assert "object(s) again in API version 2026-08-26.dahlia" in caplog.text
+    # Every live invoice of the sandbox belongs to a subscription.
+    live = warehouse_query(home, "select count(*), count(subscription) from stripe.invoices where _sdc_deleted_at is null")
+    assert live[0][0] == live[0][1] > 0

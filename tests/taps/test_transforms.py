@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from taps.engine.declaration import FieldSpec
-from taps.engine.transforms import TRANSFORMS, FieldTransformError
+from taps.engine.transforms import TRANSFORMS, FieldTransformError, cut_url
 
 
 def field(transform: str, json_type: str = "string", timezone: str | None = None) -> FieldSpec:
@@ -56,3 +56,29 @@ def test_transform_rejects_with_field_name(spec: FieldSpec, raw: t.Any, message:
 
     assert "Field 'value'" in str(raised.value)
     assert str(raw) not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("/account/confirm?email=a@example.com#top", "/account/confirm", id="query-and-fragment"),
+        pytest.param("/unsubscribe/jane.doe@example.com", "/unsubscribe/(redacted)", id="address-segment"),
+        pytest.param("/confirm;email=bob@example.com", "/confirm", id="matrix-parameter"),
+        pytest.param("/r%3Femail%3Dcarl%40example.com", "/r", id="encoded-query"),
+        pytest.param("/r%253Femail%253Dcarl%2540example.com", "/r", id="encoded-twice"),
+        pytest.param("/x&email=eve@example.com", "/x", id="ampersand"),
+        pytest.param("/reset-password/tok_9f8e7d6c5b4a39281706", "/reset-password/(redacted)", id="token-segment"),
+        pytest.param("/order/3f2b8c1e-4a5b-4c6d-8e9f-0a1b2c3d4e5f/done", "/order/(redacted)/done", id="uuid-segment"),
+        pytest.param("https://evil.example/path?email=dan@example.com", "/path", id="full-url"),
+        pytest.param("//evil.example", "/", id="host-only"),
+        pytest.param("/summer-sale-2026-collection-launch/item-0042", "/summer-sale-2026-collection-launch/item-0042", id="slug-kept"),
+        pytest.param("/caf%C3%A9/menu", "/café/menu", id="decoded-once"),
+        pytest.param("(not set)", "(not set)", id="placeholder"),
+    ],
+)
+def test_url_path_keeps_only_safe_path(raw: str, expected: str) -> None:
+    assert TRANSFORMS["url_path"](raw, field("url_path")) == expected
+
+
+def test_url_path_counts_redacted_segments() -> None:
+    assert cut_url("/a/jane@example.com/tok_9f8e7d6c5b4a39281706?x=1") == ("/a/(redacted)/(redacted)", 2)
