@@ -419,7 +419,7 @@ class ChangeFeedMixin:
         """Log what a feed read skipped, then how many events it read."""
         if feed.other_objects:
             self.logger.info(
-                "Stream %s: skipped %d event(s) whose object is not a %s", self.name, feed.other_objects, self.changes.object_type
+                "Stream %s: skipped %d event(s) whose object type is not %r", self.name, feed.other_objects, self.changes.object_type
             )
         if feed.older_than_bookmark:
             self.logger.warning(
@@ -488,7 +488,7 @@ class ChangeFeedMixin:
             return None
         if not isinstance(current, dict) or current.get("object") != self.changes.object_type:
             msg = (
-                f"Stream {self.name}: the response from path {self.changes.retrieve} is not a {self.changes.object_type}; "
+                f"Stream {self.name}: the response from path {self.changes.retrieve} is not of object type {self.changes.object_type!r}; "
                 "check changes.retrieve in the declaration."
             )
             raise FatalAPIError(msg)

@@ -37,8 +37,12 @@ def config_error_message(error: ValidationError, secret_settings: t.Collection[s
 
     place = "config" + "".join(f"[{index!r}]" for index in path)
     if path[0] not in secret_settings:
-        # The same text as singer-sdk's own message.
-        return f"{error.message} in {place}"
+        # singer-sdk's own text, plus the setting's description, which says the expected form in words.
+        message = f"{error.message} in {place}"
+        description = error.schema.get("description") if isinstance(error.schema, dict) else None
+        if error.validator == "pattern" and description:
+            message += f". Expected: {description}"
+        return message
 
     hidden = f"the value is not shown because setting {path[0]!r} is secret"
     if error.validator == "type":

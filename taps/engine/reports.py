@@ -130,7 +130,10 @@ def ga4_header_problem(body: t.Any, dimensions: t.Sequence[str], metrics: t.Sequ
             continue
         missing = [name for name in requested if name not in sent]
         extra = len([name for name in sent if name not in requested])
-        problems.append(f"{key} lack {missing} and add {extra} unrequested name(s)")
+        problem = f"{key} lack {missing}" if missing else f"{key} differ from the request"
+        if extra:
+            problem += f" and carry {extra} name(s) that were not requested"
+        problems.append(problem)
     if not problems:
         return None
     return f"Stream {stream!r}: the report response's {'; '.join(problems)}; check api_url, which should reach the GA4 Data API."

@@ -204,7 +204,7 @@ def test_events_of_other_objects_skipped(caplog: pytest.LogCaptureFixture) -> No
         messages = run_tap(tap_class(), CONFIG, state=state_at(NOW - timedelta(days=1)))
 
     assert [record["id"] for record in records_of(messages, "customers")] == ["c1"]
-    assert "skipped 1 event(s) whose object is not a customer" in caplog.text
+    assert "skipped 1 event(s) whose object type is not 'customer'" in caplog.text
 
 
 @responses.activate

@@ -375,8 +375,8 @@ def test_api_url_rejected(api_url: str) -> None:
         TapMagento(config=config(api_url=api_url), parse_env_config=False)
 
     assert len(raised.value.errors) == 1
-    assert raised.value.errors[0].endswith("in config['api_url']")
     assert "does not match" in raised.value.errors[0]
+    assert "in config['api_url']. Expected: REST root: the shop's URL followed by /rest" in raised.value.errors[0]
 
 
 def test_api_url_trailing_slash_stripped() -> None:
