@@ -5,7 +5,7 @@ orders created in the 120 days before `anchor`, across two store views with thei
 currency. Each tick t_k adds orders created in (t_{k-1}, t_k] with t_0 = anchor.
 
 Every order is given its whole life when it is created: when it will be invoiced, shipped
-(completed), refunded or canceled. The world shows each order as it stands at `now` (the last
+(completed), refunded or canceled. The world shows each order as it is at `now` (the last
 tick, or the anchor), so a later tick also UPDATES older orders: their status, `updated_at`,
 invoice and credit memo appear once their time has come. Shipping runs as a daily batch at
 16:00:00 UTC, so many orders share the same `updated_at` second, as after an admin mass action.
@@ -423,7 +423,7 @@ class MagentoWorld:
         }
 
     def _order_json(self, order: Order) -> dict[str, Any]:
-        """Render an order as it stands at `now`."""
+        """Render an order as it is at `now`."""
         view = STORE_VIEWS[order.store_id - 1]
         totals = _totals(order, view[7])
         state, status, updated = _status(order, self.now)

@@ -57,7 +57,7 @@ EVENTS_PATH = "/v1/events"
 SUBSCRIPTION_STATUSES = frozenset(
     {"active", "all", "canceled", "ended", "incomplete", "incomplete_expired", "past_due", "paused", "trialing", "unpaid"}
 )
-# Event types the sandbox knows: those it logs and the neighbours a wildcard would also match.
+# Event types the sandbox accepts: those it logs and the neighbours a wildcard would also match.
 KNOWN_EVENT_TYPES = frozenset(
     {
         "balance.available",

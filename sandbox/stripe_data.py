@@ -333,7 +333,7 @@ class StripeWorld:
     def retrieve(self, kind: str, object_id: str) -> dict[str, Any] | None:
         """Return the current object of `kind` with `object_id`, as `GET /v1/<kind>/<id>` serves it.
 
-        A deleted customer comes back as a stub with `deleted: true`, as Stripe answers; other
+        A deleted customer comes back as a stub with `deleted: true`, as Stripe returns it. Other
         deleted or unknown objects give None (Stripe's 404).
         """
         listing = self.listing(kind)

@@ -10,9 +10,9 @@ because the world's "now" is never earlier than the anchor.
 
 Stripe renders an event's object in the API version that was current for the account when
 the event was created. A few events of each tick (the tick's first `invoice.paid` and
-`LEGACY_EVENTS_PER_TICK` others) carry `LEGACY_API_VERSION` and that version's shape:
-an invoice has `subscription` at the top and no `parent`, a subscription has its billing
-period at the top and not on its items.
+`LEGACY_EVENTS_PER_TICK` others) carry `LEGACY_API_VERSION` and that version's shape.
+There an invoice has `subscription` at the top and no `parent`, and a subscription has its
+billing period at the top and not on its items.
 """
 
 from __future__ import annotations

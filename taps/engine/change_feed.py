@@ -15,8 +15,8 @@ events since its bookmark:
   another API version than the pinned one is read again in the pinned
   version (`retrieve`). Events older than the bookmark are skipped and counted.
 - After a feed read the bookmark is the read's start less `QUIET_MARGIN`, and
-  never lower than the old bookmark: every event up to the start was read,
-  and the margin covers events that become visible a little after their time.
+  never lower than the old bookmark. Every event up to the start was read, and
+  the margin covers events that become visible a little after their time.
 - A bookmark older than the feed's retention (one day of margin) is never read
   on silently: the stream reads its list in full again with a warning, or stops
   with an error, as the `on_expired_bookmark` setting chooses.
@@ -364,9 +364,9 @@ class ChangeFeedMixin:
     def _feed_read(self, context: Context | None, bookmark: datetime) -> t.Iterable[dict[str, t.Any]]:
         """Read every event since `bookmark`, keep one change per object, then emit them and move the bookmark.
 
-        NOTE: the winning change of every object changed since the bookmark is held in
-        memory until the feed is read: one event object each (a few KB for Stripe, an
-        estimate), so a day with 100 000 changed objects of one stream keeps some hundreds of MB.
+        NOTE: the winning change of every object changed since the bookmark stays in
+        memory until the feed is read, one event object each. That is a few KB per
+        object for Stripe (an estimate), so 100 000 changed objects take some hundreds of MB.
         """
         feed = self._feed = _FeedRead(mode="events", bookmark=bookmark)
         changes: dict[tuple[t.Any, ...], dict[str, t.Any]] = {}

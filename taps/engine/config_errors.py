@@ -37,7 +37,7 @@ def config_error_message(error: ValidationError, secret_settings: t.Collection[s
 
     place = "config" + "".join(f"[{index!r}]" for index in path)
     if path[0] not in secret_settings:
-        # singer-sdk's own text, plus the setting's description, which says the expected form in words.
+        # singer-sdk's own text, plus the setting's description, which describes the expected form in words.
         message = f"{error.message} in {place}"
         description = error.schema.get("description") if isinstance(error.schema, dict) else None
         if error.validator == "pattern" and description:

@@ -81,7 +81,7 @@ class DeclarativeStream(ChangeFeedMixin, WindowPlanningMixin, RetryingStreamMixi
         super().__init__(tap=tap, name=spec.name, schema=stream_schema(spec), path=spec.path, http_method=spec.method)
         self._paginator: ProgressPaginator | None = None
         self.primary_keys = list(spec.primary_key)
-        self.replication_key = spec.replication.key if spec.replication else (CHANGED_AT if spec.changes else None)
+        self.replication_key = declared_replication_key(spec)
         self.error_policy = build_error_policy(source.errors)
         self._shaper = RecordShaper(spec)
         self._seen_keys: dict[tuple[t.Any, ...], int] = {}
@@ -506,7 +506,7 @@ class DeclarativeStream(ChangeFeedMixin, WindowPlanningMixin, RetryingStreamMixi
         STATE and logs, and a changed primary key would change row identity.
         """
         super().apply_catalog(catalog)
-        declared_replication = self.spec.replication.key if self.spec.replication else (CHANGED_AT if self.spec.changes else None)
+        declared_replication = declared_replication_key(self.spec)
         if self.replication_key != declared_replication:
             msg = (
                 f"Stream {self.name!r}: the catalog sets replication key {self.replication_key!r}, but the "
@@ -578,6 +578,15 @@ class DeclarativeStream(ChangeFeedMixin, WindowPlanningMixin, RetryingStreamMixi
             details.get("tries") or 0,
             type(error).__name__ if error is not None else "no exception",
         )
+
+
+def declared_replication_key(spec: StreamSpec) -> str | None:
+    """Return the stream's bookmark field: the declared key, the change time of a change feed, or None."""
+    if spec.replication:
+        return spec.replication.key
+    if spec.changes:
+        return CHANGED_AT
+    return None
 
 
 def _set_query_param(request: requests.PreparedRequest, name: str, value: int) -> None:

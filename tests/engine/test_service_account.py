@@ -97,7 +97,8 @@ def test_unknown_key_rejected(server: SandboxServer, caplog: pytest.LogCaptureFi
 
     pem_body = json.loads(text)["private_key"].splitlines()[1]
     assert "service_account_key" in str(raised.value)
-    assert pem_body not in str(raised.value) and pem_body not in caplog.text
+    assert pem_body not in str(raised.value)
+    assert pem_body not in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,8 @@ def test_invalid_key_names_setting(text: str, problem: str) -> None:
     (message,) = raised.value.errors
     assert message.startswith("Setting 'service_account_key' ")
     assert problem in message
-    assert "c2VjcmV0" not in message and "{not json" not in message
+    assert "c2VjcmV0" not in message
+    assert "{not json" not in message
 
 
 def test_unreadable_key_file(tmp_path: Path) -> None:

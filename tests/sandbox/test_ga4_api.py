@@ -51,7 +51,8 @@ def test_empty_report_omits_rows(session: GA4Session) -> None:
     status, payload = report(GA4World(5, ANCHOR), session, {"dateRanges": day_range("2020-01-01", "2020-01-02"), "dimensions": [{"name": "date"}], "metrics": [{"name": "sessions"}]})
 
     assert status == 200
-    assert "rows" not in payload and "rowCount" not in payload
+    assert "rows" not in payload
+    assert "rowCount" not in payload
 
 
 def test_bad_names_get_google_errors(session: GA4Session) -> None:
@@ -62,7 +63,8 @@ def test_bad_names_get_google_errors(session: GA4Session) -> None:
     assert payload["error"]["message"].startswith("Field conversions is not a valid metric.")
 
     status, payload = report(world, session, {"dateRanges": day_range("today", "today"), "dimensions": [{"name": "landingPage"}], "metrics": [{"name": "itemsPurchased"}]})
-    assert status == 400 and "Please remove landingPage to make the request compatible" in payload["error"]["message"]
+    assert status == 400
+    assert "Please remove landingPage to make the request compatible" in payload["error"]["message"]
 
 
 def test_quotas_return_429(session: GA4Session) -> None:
@@ -112,7 +114,8 @@ def test_campaigns_and_leaked_emails(session: GA4Session) -> None:
     assert ("google", "cpc", "brand_search") in campaigns
     assert ("(direct)", "(none)", "(direct)") in campaigns
     leaks = [row.landing_page for row in report_day.landing_pages if "@" in row.landing_page]
-    assert len(leaks) == 1 and leaks[0].split("email=")[1].split("&")[0] in world.personal_values()
+    assert len(leaks) == 1
+    assert leaks[0].split("email=")[1].split("&")[0] in world.personal_values()
     assert not any("@" in row.transaction_id for row in report_day.purchases)
 
 

@@ -76,5 +76,5 @@ def test_fixture_records_and_row_gap(
         "but the API reported a total of 5 at 'rowCount'."
     )
     assert len(gaps) == 4
-    # Each day asked once more for the rows rowCount promised; the empty answer ended the day.
+    # Each day requested once more for the rows rowCount promised, and the empty response ended the day.
     assert offsets == [0, 1] * 4

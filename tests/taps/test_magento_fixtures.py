@@ -35,7 +35,7 @@ def search_body(*items: dict[str, t.Any]) -> dict[str, t.Any]:
 
 
 def sync_with(bodies: dict[str, t.Any], *, all_requested: bool = True) -> list[dict[str, t.Any]]:
-    """Run the tap with one response per stream; streams not given answer an empty search."""
+    """Run the tap with one response per stream; streams not given return an empty search."""
     with responses.RequestsMock(assert_all_requests_are_fired=all_requested) as mock:
         for stream, path in PATHS.items():
             mock.add(responses.GET, f"{API}{path}", json=bodies.get(stream, search_body()))

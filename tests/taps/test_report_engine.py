@@ -204,7 +204,7 @@ def test_unknown_time_zone_from_the_parent_fails_clearly() -> None:
     assert "context key 'time_zone' is 'Mars/Olympus', which is not an IANA time zone" in str(caught.value)
 
 
-def test_unknown_time_zone_in_a_setting_fails_at_once() -> None:
+def test_setting_time_zone_fails_at_once() -> None:
     declaration = copy.deepcopy(DECLARATION)
     declaration["settings"].append({"name": "zone", "type": "string", "default": "Mars/Olympus"})
     declaration["streams"]["daily"]["replication"]["timezone"] = "{config.zone}"

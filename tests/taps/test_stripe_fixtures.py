@@ -27,7 +27,7 @@ LIST_PATHS = (
 
 
 def sync_with(pages: dict[str, dict[str, t.Any]], state: dict[str, t.Any] | None = None) -> list[dict[str, t.Any]]:
-    """Run the tap with the given list bodies; every other list path answers an empty list."""
+    """Run the tap with the given list bodies; every other list path returns an empty list."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         for path in LIST_PATHS:
             mock.add(responses.GET, f"{API}{path}", json=pages.get(path) or envelope(path, []))
@@ -261,7 +261,7 @@ def test_new_streams_classify_personal_fields(stripe_fixtures: dict[str, t.Any])
 
 
 def test_events_fixture_other_objects_skipped(stripe_fixtures: dict[str, t.Any]) -> None:
-    """The real events page holds a `balance` object, which no stream takes."""
+    """The real events page contains a `balance` object, which no stream takes."""
     bookmark = {"replication_key": "_sdc_changed_at", "replication_key_value": "2023-11-20T00:00:00+00:00"}
     state = {"bookmarks": {name: dict(bookmark) for name in ("charges", "customers", "products")}}
     events = stripe_fixtures["events"]
