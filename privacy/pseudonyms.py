@@ -28,6 +28,20 @@ def normalise_identifier(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip()
 
 
+def normalise_name(value: str) -> str:
+    """Apply NFKC, case-fold and collapse whitespace runs to one space, so "ÉLODIE  Dupont" equals "élodie dupont"."""
+    folded = unicodedata.normalize("NFKC", value).casefold()
+    return " ".join(folded.split())
+
+
+def validate_phone_region(region: str) -> str:
+    """Return `region` if it is in phonenumbers' supported regions, else raise ValueError naming the expected form."""
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        msg = f"Unknown phone region {region!r}; use an ISO 3166 alpha-2 code in upper case, such as 'US' or 'GB'."
+        raise ValueError(msg)
+    return region
+
+
 def normalise_phone(value: str, default_region: str) -> str:
     """Return E.164 (`+14155550123`) when the number parses, else its digits and a leading `+`."""
     text = unicodedata.normalize("NFKC", value).strip()
@@ -57,12 +71,19 @@ class Pseudonymizer:
         return f"Pseudonymizer(default_phone_region={self._default_region!r})"
 
     def normalise(self, pii_class: str, value: t.Any) -> str:
-        """Return the normalised text of a value for its PII class."""
+        """Return the normalised text of a value for its PII class.
+
+        Emails are lower-cased, phones become E.164 in the default region and
+        names are case-folded. Every other class (identifier, address, ip,
+        date_of_birth, free_text) gets NFKC and a trim only.
+        """
         text = value if isinstance(value, str) else str(value)
         if pii_class == "email":
             return normalise_email(text)
         if pii_class == "phone":
             return normalise_phone(text, self._default_region)
+        if pii_class == "name":
+            return normalise_name(text)
         return normalise_identifier(text)
 
     def pseudonym(self, pii_class: str, value: t.Any) -> str | None:

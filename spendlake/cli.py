@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from spendlake.cli_keys import keys
+from spendlake.cli_privacy import privacy
 from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
 
 
@@ -85,6 +87,10 @@ def demo(home: Path | None, force: bool) -> None:
         run_demo(spendlake_home(home), project_root=Path.cwd(), force=force)
     except DemoError as error:
         raise click.ClickException(str(error)) from None
+
+
+main.add_command(keys)
+main.add_command(privacy)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,16 @@ def duckdb_path(home: Path, tenant: str) -> Path:
     return tenant_dir(home, tenant) / "warehouse.duckdb"
 
 
+def privacy_dir(home: Path, tenant: str) -> Path:
+    """Folder of one tenant's privacy records: the audit log and the erasure list."""
+    return home / "privacy" / validate_tenant(tenant)
+
+
+def policy_path(project_root: Path, tenant: str) -> Path:
+    """Default location of a tenant's PII policy file in a project."""
+    return project_root / "policies" / f"{validate_tenant(tenant)}.yaml"
+
+
 def parquet_dir(home: Path, tenant: str, source: str, stream: str) -> Path:
     """Folder of one stream's encrypted Parquet files in the tenant's lake."""
     return tenant_dir(home, tenant) / "parquet" / source / stream

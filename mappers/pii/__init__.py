@@ -1,4 +1,4 @@
-"""mapper-pii: the Singer mapper that hashes or drops personal data per policy."""
+"""mapper-pii: the Singer mapper that applies the tenant's PII policy to every field."""
 
 from __future__ import annotations
 

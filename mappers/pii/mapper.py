@@ -1,86 +1,138 @@
-"""mapper-pii: hash or drop personal data per the tenant's policy, failing closed."""
+"""mapper-pii: apply the tenant's PII policy to every field, failing closed."""
 
 from __future__ import annotations
 
-import sys
+import json
 import typing as t
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 
+import msgspec
 import singer_sdk.singerlib as singer
+from msgspec import UNSET
 from singer_sdk import InlineMapper
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 
-from mappers.pii.plan import MappingError, StreamPlan, build_plan
-from privacy.keys import KeyringError, load_tenant_keys
-from privacy.policy import PII_CLASSES, UNCLASSIFIED_MODES, PolicyError, build_policy
+from mappers.pii.actions import Transforms
+from mappers.pii.fast_path import FastRecordReader, OutputBuffer, StreamCodec
+from mappers.pii.plan import MappingError, NameClassifier, StreamPlan, build_plan
+from mappers.pii.settings import SettingsError, resolve_settings
+from privacy.field_crypto import FieldCipher
+from privacy.keys import TenantKeys
 from privacy.pseudonyms import Pseudonymizer
-from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
-from spendlake.singer_io import BufferedMsgSpecWriter, SafeMsgSpecReader
+from spendlake.singer_io import BufferedMsgSpecWriter, SafeMsgSpecReader, _replace_lone_surrogates
 
 
 class PIIMapper(InlineMapper):
-    """Hash or drop every field by its `x-pii` class; never pass a record through unmapped."""
+    """Map every field by its `x-pii` class and the tenant's policy; never pass a record through unmapped."""
 
     name = "mapper-pii"
     package_name = "spendlake"
+    # Replaced in __init__ by a `FastRecordReader` bound to this mapper.
     message_reader_class = SafeMsgSpecReader
     message_writer_class = BufferedMsgSpecWriter
     # The SDK's stream maps and flattening would reshape records outside the policy.
     capabilities: t.ClassVar[list[t.Any]] = [PluginCapabilities.ABOUT, PluginCapabilities.STRUCTURED_LOGGING]
 
     config_jsonschema = th.PropertiesList(
-        th.Property("tenant", th.StringType, required=True, description="Tenant (client) id whose keys are used."),
+        th.Property("tenant", th.StringType, required=True, description="Tenant (client) id whose keys and policy are used."),
+        th.Property(
+            "source",
+            th.StringType,
+            description=(
+                "Source name of the input, such as stripe: it selects the policy's stream rules and is bound into "
+                "encrypted values. Meltano passes the extractor's load schema."
+            ),
+        ),
         th.Property("home", th.StringType, description="spendlake home folder; defaults to SPENDLAKE_HOME or ./.spendlake."),
         th.Property(
+            "policy_file",
+            th.StringType,
+            description=(
+                "Path of the tenant's policy YAML. Defaults to policies/<tenant>.yaml in the working directory "
+                "when that file exists, else the built-in defaults."
+            ),
+        ),
+        th.Property(
             "policy",
-            th.ObjectType(*(th.Property(name, th.StringType) for name in PII_CLASSES), additional_properties=False),
-            description="PII class to action (keep, drop, hmac) overrides; unset classes use the defaults.",
+            th.ObjectType(additional_properties=th.StringType),
+            description="PII class to action overrides applied on top of the policy file's classes.",
         ),
         th.Property(
             "unclassified",
             th.StringType,
-            default="drop",
-            allowed_values=list(UNCLASSIFIED_MODES),
-            description="What to do with a field that has no x-pii class: drop it (counted) or fail the run.",
+            allowed_values=["detect", "strict", "fail", "drop"],
+            description=(
+                "Overrides the policy's mode for fields without an x-pii class: detect, strict (drop them) or fail; "
+                "drop means strict."
+            ),
         ),
         th.Property(
             "default_phone_region",
             th.StringType,
-            default="US",
-            description="ISO 3166 region used to read phone numbers written without a country code.",
+            description="Overrides the policy's phone_region: the ISO 3166 region of phone numbers written without a country code.",
         ),
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        kwargs.setdefault("message_reader", FastRecordReader(self))
         super().__init__(*args, **kwargs)
-        reshaping = [name for name in ("stream_maps", "flattening_enabled") if self.config.get(name)]
-        if reshaping:
-            msg = f"Setting(s) {', '.join(reshaping)} cannot be used with mapper-pii; set the policy instead."
-            raise ConfigValidationError("Config validation failed", errors=[msg])
-
         try:
-            tenant = validate_tenant(self.config["tenant"])
-            self._policy = build_policy(self.config.get("policy"), self.config.get("unclassified") or "drop")
-            keys = load_tenant_keys(spendlake_home(self.config.get("home")), tenant)
-        except (InvalidTenantError, PolicyError, KeyringError) as error:
+            settings = resolve_settings(self.config, Path.cwd())
+        except SettingsError as error:
             # The SDK's command line prints these errors without a traceback and exits with 1.
-            raise ConfigValidationError("Config validation failed", errors=[str(error)]) from None
+            raise ConfigValidationError("Config validation failed", errors=error.problems) from None
 
-        self._tenant = tenant
-        self._key_id = keys.pseudonym_key_id
-        region = self.config.get("default_phone_region") or "US"
-        self._pseudonymizer = Pseudonymizer(keys.hmac_key, default_phone_region=region)
+        self._settings = settings
+        self._policy = settings.policy
+        self._keys = settings.keys
+        pseudonymizer = Pseudonymizer(settings.keys.hmac_key, default_phone_region=settings.policy.phone_region)
+        self._transforms = Transforms(
+            pseudonymizer,
+            phone_region=settings.policy.phone_region,
+            cipher_factory=lambda: _field_cipher(settings.keys, settings.tenant, pseudonymizer),
+        )
+        self._erased = settings.erased
         self._plans: dict[str, StreamPlan] = {}
+        self._codecs: dict[str, StreamCodec] = {}
+        self._matched_rules: set[str] = set()
+        self.output = OutputBuffer()
+        self._log_start()
+
+    def _log_start(self) -> None:
+        for warning in self._settings.warnings:
+            self.logger.warning("%s", warning)
+        effective = self._policy.effective()
+        # The processing facts name the controller's contacts; the log line lists only their keys.
+        effective["processing"] = sorted(effective["processing"])
+        effective["source"] = self._settings.source or None
+        effective["erased_subjects"] = len(self._erased)
+        self.logger.info("Effective PII policy: %s", json.dumps(effective, sort_keys=True))
+
+    # SCHEMA
 
     def map_schema_message(self, message_dict: dict[str, t.Any]) -> t.Iterable[singer.Message]:
         """Build the stream's plan and emit the rewritten schema."""
+        self._assert_line_requires(message_dict, requires={"stream", "schema"})
         stream = message_dict["stream"]
-        plan = build_plan(stream, message_dict["schema"], message_dict.get("key_properties") or [], self._policy)
-        plan.output_schema["x-pii-tenant"] = self._tenant
-        plan.output_schema["x-pii-key-id"] = self._key_id
+        source = self._settings.source
+        plan = build_plan(
+            stream,
+            message_dict["schema"],
+            message_dict.get("key_properties") or [],
+            self._policy,
+            source,
+            classify_name=self._name_classifier(),
+        )
+        plan.output_schema["x-pii-tenant"] = self._settings.tenant
+        plan.output_schema["x-pii-key-id"] = self._keys.pseudonym_key_id
         self._plans[stream] = plan
+        self._codecs[stream] = StreamCodec(
+            plan, self._transforms, erased=self._erased, fail_on_unknown=self._policy.unclassified == "fail"
+        )
+        self._matched_rules.add(f"{source}.{stream}")
         self._log_plan(plan)
 
         yield singer.SchemaMessage(
@@ -90,28 +142,60 @@ class PIIMapper(InlineMapper):
             bookmark_properties=message_dict.get("bookmark_properties"),
         )
 
+    def _name_classifier(self) -> NameClassifier | None:
+        """Return the field-name classifier in detect mode (it is imported only then)."""
+        if self._policy.unclassified != "detect":
+            return None
+        from privacy.detectors import classify_field_name
+
+        return classify_field_name
+
+    # RECORD
+
+    def codec_for(self, stream: str) -> StreamCodec | None:
+        """Return the codec of a stream whose SCHEMA arrived, else None."""
+        return self._codecs.get(stream)
+
+    def _process_record_message(self, message_dict: dict[str, t.Any]) -> None:
+        """Map a RECORD the fast path could not read (a lone surrogate, a field missing from the SCHEMA) the same way."""
+        codec, message = self._decoded_record(message_dict)
+        codec.write(message, self.output)
+
     def map_record_message(self, message_dict: dict[str, t.Any]) -> t.Iterable[singer.Message]:
-        """Emit the record with kept fields copied, hashed fields replaced and the rest left out."""
+        """Return the mapped RECORD as a message object; `listen` writes records without this step."""
+        codec, message = self._decoded_record(message_dict)
+        if codec.map(message.record):
+            mapped = msgspec.json.decode(msgspec.json.encode(message.record))
+            yield singer.RecordMessage(stream=message.stream, record=mapped, version=message_dict.get("version"))
+
+    def _decoded_record(self, message_dict: dict[str, t.Any]) -> tuple[StreamCodec, t.Any]:
+        """Turn a fully decoded RECORD message into the stream's message Struct."""
+        self._assert_line_requires(message_dict, requires={"stream", "record"})
         stream = message_dict["stream"]
-        plan = self._plans.get(stream)
-        if plan is None:
+        codec = self._codecs.get(stream)
+        if codec is None:
             msg = f"Stream {stream!r}: a RECORD arrived before its SCHEMA message, so its fields cannot be classified."
             raise MappingError(msg)
-
-        record = message_dict.get("record")
+        record = message_dict["record"]
         if not isinstance(record, dict):
             msg = f"Stream {stream!r}: a RECORD message's 'record' is a {type(record).__name__}, not a JSON object."
             raise MappingError(msg)
-        mapped = self._map_record(plan, record)
-        yield singer.RecordMessage(
+
+        version = message_dict.get("version")
+        time_extracted = _time_text(message_dict.get("time_extracted"))
+        message = codec.envelope_type(
+            type="RECORD",
             stream=stream,
-            record=mapped,
-            version=message_dict.get("version"),
-            time_extracted=_parse_time_extracted(message_dict.get("time_extracted")),
+            record=codec.record_from_values(_replace_lone_surrogates(record)),
+            version=version if isinstance(version, int) and not isinstance(version, bool) else UNSET,
+            time_extracted=time_extracted if time_extracted is not None else UNSET,
         )
+        return codec, message
+
+    # STATE and the other messages
 
     def map_state_message(self, message_dict: dict[str, t.Any]) -> t.Iterable[singer.Message]:
-        """Pass STATE through once no bookmark is on a field the policy hashes or drops."""
+        """Pass STATE through once no bookmark is on a field the policy does not keep."""
         value = message_dict["value"]
         self._check_bookmarks(value)
         yield singer.StateMessage(value=value)
@@ -138,72 +222,69 @@ class PIIMapper(InlineMapper):
         """Reject BATCH messages: their files bypass this mapper, so personal data would reach disk."""
         msg = (
             f"Stream {message_dict.get('stream')!r}: BATCH messages cannot be mapped, so their files "
-            "would reach the warehouse unhashed; turn off batch_config in the tap."
+            "would reach the warehouse unmapped; turn off batch_config in the tap."
         )
         raise MappingError(msg)
 
-    def _map_record(self, plan: StreamPlan, record: dict[str, t.Any]) -> dict[str, t.Any]:
-        mapped = {name: record[name] for name in plan.kept if name in record}
-        pseudonym = self._pseudonymizer.pseudonym
-        for name, pii_class in plan.hashed.items():
-            if name in record:
-                mapped[name] = pseudonym(pii_class, record[name])
+    def write_message(self, message: singer.Message) -> None:
+        """Append a message to the output in input order; flush after STATE so it follows its records."""
+        self.output.write_line(self.message_writer.serialize_message(message))
+        if getattr(message, "type", None) == "STATE":
+            self.output.flush()
 
-        if len(record) > len(mapped) + len(plan.dropped & record.keys()):
-            self._count_unknown(plan, record)
-        return mapped
-
-    def _count_unknown(self, plan: StreamPlan, record: dict[str, t.Any]) -> None:
-        """Fields absent from the SCHEMA have no class: drop and count them, or fail."""
-        unknown = record.keys() - set(plan.kept) - plan.hashed.keys() - plan.dropped
-        if unknown and self._policy.unclassified == "fail":
-            msg = f"Stream {plan.stream!r}: a record carries field(s) not in its SCHEMA: {', '.join(sorted(unknown))}."
-            raise MappingError(msg)
-        plan.unknown_fields.update(unknown)
-
-    def _log_plan(self, plan: StreamPlan) -> None:
-        self.logger.info(
-            "Stream %s: keeping %d field(s), hashing %d (%s), dropping %d (%s)",
-            plan.stream,
-            len(plan.kept),
-            len(plan.hashed),
-            ", ".join(sorted(plan.hashed)) or "none",
-            len(plan.dropped),
-            ", ".join(sorted(plan.dropped)) or "none",
-        )
-        if plan.unclassified:
-            self.logger.warning(
-                "Stream %s: dropped %d field(s) without an x-pii class: %s",
-                plan.stream,
-                len(plan.unclassified),
-                ", ".join(sorted(plan.unclassified)),
-            )
-
-    def _summarise_unknown(self) -> None:
-        for plan in self._plans.values():
-            if plan.unknown_fields:
-                counts = ", ".join(f"{name} ({count})" for name, count in sorted(plan.unknown_fields.items()))
-                self.logger.warning("Stream %s: dropped field(s) missing from the SCHEMA: %s", plan.stream, counts)
+    # End of input
 
     def process_endofpipe(self) -> None:
-        """Log the fields dropped for lack of a schema entry, then flush the output."""
-        self._summarise_unknown()
+        """Fail on policy rules no SCHEMA matched, log what was dropped, then flush the output."""
+        self._check_rules_matched()
+        self._log_drops()
         super().process_endofpipe()
-        sys.stdout.flush()
+        self.output.flush()
+
+    def _check_rules_matched(self) -> None:
+        """Stop when a stream rule of this run's source matched no SCHEMA: its stream was never mapped."""
+        unmatched = sorted(rules.key for rules in self._policy.stream_rules(self._settings.source) if rules.key not in self._matched_rules)
+        if unmatched:
+            msg = (
+                f"The policy {self._policy.origin} has rules for stream(s) {', '.join(unmatched)}, but no SCHEMA "
+                "of such a stream arrived in this run. Remove the rule(s), or select the stream(s) in the tap."
+            )
+            raise MappingError(msg)
+
+    def _log_plan(self, plan: StreamPlan) -> None:
+        grouped = plan.by_action()
+        summary = "; ".join(f"{action} {len(names)} ({', '.join(names)})" for action, names in sorted(grouped.items()))
+        self.logger.info("Stream %s: %s", plan.stream, summary)
+        if plan.unclassified:
+            self.logger.warning(
+                "Stream %s: %d field(s) without an x-pii class, mapped by the %s mode: %s",
+                plan.stream,
+                len(plan.unclassified),
+                self._policy.unclassified,
+                ", ".join(f"{name} ({plan.fields[name].action})" for name in sorted(plan.unclassified)),
+            )
+
+    def _log_drops(self) -> None:
+        for stream, codec in self._codecs.items():
+            plan = codec.plan
+            if plan.unknown_fields:
+                counts = ", ".join(f"{name} ({count})" for name, count in sorted(plan.unknown_fields.items()))
+                self.logger.warning("Stream %s: dropped field(s) missing from the SCHEMA: %s", stream, counts)
+            if codec.erased_records:
+                self.logger.info("Stream %s: dropped %d record(s) of erased data subjects", stream, codec.erased_records)
 
 
-def _parse_time_extracted(value: t.Any) -> datetime | None:
-    """Read `time_extracted`, which arrives as ISO-8601 text; a value without a zone is UTC."""
-    if not value:
-        return None
+def _field_cipher(keys: TenantKeys, tenant: str, pseudonymizer: Pseudonymizer) -> FieldCipher:
+    """Return the tenant's field cipher; the keyring must hold a field key."""
+    return FieldCipher(keys.field_key, tenant, pseudonymizer)
+
+
+def _time_text(value: t.Any) -> str | None:
     if isinstance(value, datetime):
-        return value
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return value.isoformat()
+    return value if isinstance(value, str) else None
 
 
 if __name__ == "__main__":
     PIIMapper.cli()
+

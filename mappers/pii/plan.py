@@ -1,4 +1,12 @@
-"""Per-stream mapping plans: what the mapper does to each field, decided once per SCHEMA."""
+"""Per-stream mapping plans: what the mapper does to each field, decided once per SCHEMA.
+
+A plan is built from the SCHEMA message's `x-pii` classes and the tenant's
+policy. Everything that could let personal data through is rejected here,
+before any record of the stream is read: an unknown class, an action the class
+does not allow, a policy rule naming a field the stream lacks, a kept object
+with personal sub-fields, and a key property the action would drop or make
+non-unique.
+"""
 
 from __future__ import annotations
 
@@ -6,81 +14,128 @@ import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
 
-from privacy.policy import PII_CLASSES, Policy
+from mappers.pii.actions import DROP, ENCRYPT, HMAC, KEEP, REDACT, output_schema
+from privacy.policy import PII_CLASSES, Policy, action_problem
 
-KEEP = "keep"
-DROP = "drop"
-HMAC = "hmac"
+#: Actions after which a key property could no longer identify its row.
+_KEY_BREAKING_ACTIONS = frozenset({DROP, ENCRYPT, "truncate_ip", "generalize", REDACT})
 
 
 class MappingError(RuntimeError):
     """Raised when a stream cannot be mapped safely; the run must stop."""
 
 
+@dataclass(frozen=True)
+class FieldPlan:
+    """The action for one field, its PII class and whether the class came from the name detector."""
+
+    name: str
+    action: str
+    pii_class: str | None
+    detected: bool = False
+
+
 @dataclass
 class StreamPlan:
     """The field actions of one stream and the schema the mapper emits for it."""
 
+    source: str
     stream: str
-    kept: tuple[str, ...]  # fields copied unchanged
-    hashed: dict[str, str]
-    dropped: frozenset[str]
+    fields: dict[str, FieldPlan]
     output_schema: dict[str, t.Any]
     key_properties: list[str]
     unclassified: frozenset[str] = frozenset()
     unknown_fields: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def kept(self) -> tuple[str, ...]:
+        """Fields copied unchanged."""
+        return tuple(name for name, plan in self.fields.items() if plan.action == KEEP)
 
-def build_plan(stream: str, schema: dict[str, t.Any], key_properties: t.Sequence[str], policy: Policy) -> StreamPlan:
-    """Decide each field's action from its `x-pii` class and rewrite the schema to match."""
+    @property
+    def dropped(self) -> frozenset[str]:
+        """Fields left out of every record."""
+        return frozenset(name for name, plan in self.fields.items() if plan.action == DROP)
+
+    def by_action(self) -> dict[str, list[str]]:
+        """Return the field names of each action, sorted."""
+        grouped: dict[str, list[str]] = {}
+        for name, plan in sorted(self.fields.items()):
+            grouped.setdefault(plan.action, []).append(name)
+        return grouped
+
+
+NameClassifier = t.Callable[[str], "str | None"]
+
+
+def build_plan(
+    stream: str,
+    schema: dict[str, t.Any],
+    key_properties: t.Sequence[str],
+    policy: Policy,
+    source: str = "",
+    *,
+    classify_name: NameClassifier | None = None,
+) -> StreamPlan:
+    """Decide each field's action from its `x-pii` class and the policy, and rewrite the schema to match."""
     properties = schema.get("properties")
     if not isinstance(properties, dict):
         msg = f"Stream {stream!r}: the SCHEMA message has no 'properties' object, so no field can be classified."
         raise MappingError(msg)
+    _check_rules_name_fields(policy, source, stream, properties)
 
-    kept: list[str] = []
-    hashed: dict[str, str] = {}
-    dropped: set[str] = set()
+    fields: dict[str, FieldPlan] = {}
     unclassified: set[str] = set()
     output_properties: dict[str, t.Any] = {}
-
     for name, prop in properties.items():
-        action, pii_class = _decide(stream, name, prop, policy)
-        if pii_class is None:
+        plan = _decide(source, stream, name, prop, policy, classify_name)
+        if plan.pii_class is None or plan.detected:
             unclassified.add(name)
-        if action == DROP:
-            dropped.add(name)
-        elif action == HMAC:
-            hashed[name] = t.cast("str", pii_class)
-            output_properties[name] = _hashed_schema(prop)
-        else:
+        fields[name] = plan
+        if plan.action == DROP:
+            continue
+        if plan.action == KEEP:
             _check_nested(stream, name, prop)
-            kept.append(name)
-            output_properties[name] = {**prop, "x-pii-applied": KEEP}
+        output_properties[name] = _emitted_schema(plan, prop if isinstance(prop, dict) else {})
 
-    _check_keys(stream, key_properties, dropped)
-    output_schema = {**schema, "properties": output_properties}
+    _check_keys(stream, key_properties, fields)
+    output_schema_ = {**schema, "properties": output_properties}
     if "required" in schema:
-        output_schema["required"] = [name for name in schema["required"] if name in output_properties]
+        output_schema_["required"] = [name for name in schema["required"] if name in output_properties]
 
     return StreamPlan(
+        source=source,
         stream=stream,
-        kept=tuple(kept),
-        hashed=hashed,
-        dropped=frozenset(dropped),
-        output_schema=output_schema,
+        fields=fields,
+        output_schema=output_schema_,
         key_properties=list(key_properties),
         unclassified=frozenset(unclassified),
     )
 
 
-def _decide(stream: str, name: str, prop: t.Any, policy: Policy) -> tuple[str, str | None]:
+def _check_rules_name_fields(policy: Policy, source: str, stream: str, properties: dict[str, t.Any]) -> None:
+    """Stop when a field rule of this stream names a field the SCHEMA does not have: it would never apply."""
+    rules = policy.streams.get(f"{source}.{stream}")
+    missing = sorted(name for name in (rules.fields if rules else {}) if name not in properties)
+    if missing:
+        msg = (
+            f"Stream {stream!r}: the policy {policy.origin} has rule(s) streams.{source}.{stream}.fields."
+            f"{', '.join(missing)} for field(s) the SCHEMA does not have; fix the field name or remove the rule."
+        )
+        raise MappingError(msg)
+
+
+def _decide(
+    source: str,
+    stream: str,
+    name: str,
+    prop: t.Any,
+    policy: Policy,
+    classify_name: NameClassifier | None,
+) -> FieldPlan:
     pii_class = prop.get("x-pii") if isinstance(prop, dict) else None
     if pii_class is None:
-        if policy.unclassified == "fail":
-            msg = f"Stream {stream!r}: field {name!r} has no x-pii class and the policy rejects unclassified fields."
-            raise MappingError(msg)
-        return DROP, None
+        return _decide_unclassified(source, stream, name, prop, policy, classify_name)
 
     if pii_class not in PII_CLASSES:
         msg = (
@@ -88,10 +143,82 @@ def _decide(stream: str, name: str, prop: t.Any, policy: Policy) -> tuple[str, s
             f"expected one of: {', '.join(PII_CLASSES)}."
         )
         raise MappingError(msg)
-    return policy.action_for(pii_class), pii_class
+    action = policy.action_for(source, stream, name, pii_class)
+    _check_action(stream, name, pii_class, action, prop, policy)
+    return FieldPlan(name, action, pii_class)
 
 
-def _check_nested(stream: str, name: str, prop: dict[str, t.Any]) -> None:
+def _decide_unclassified(
+    source: str,
+    stream: str,
+    name: str,
+    prop: t.Any,
+    policy: Policy,
+    classify_name: NameClassifier | None,
+) -> FieldPlan:
+    """Apply the unclassified mode: fail, drop (strict), or classify by name and value (detect)."""
+    if policy.unclassified == "fail":
+        msg = (
+            f"Stream {stream!r}: field {name!r} has no x-pii class and the policy rejects unclassified fields "
+            "(unclassified: fail); declare its class in the tap or set unclassified to strict or detect."
+        )
+        raise MappingError(msg)
+    if policy.unclassified == "strict":
+        return FieldPlan(name, DROP, None)
+
+    pii_class = classify_name(name) if classify_name else None
+    if pii_class is not None:
+        action = policy.action_for(source, stream, name, pii_class)
+    else:
+        types = _json_types(prop)
+        if types & {"object", "array"}:
+            # NOTE: nested values without a class are not inspected, so they are dropped.
+            return FieldPlan(name, DROP, None)
+        # Text is searched for e-mails, phones, IPs and card numbers; other scalars are kept.
+        pii_class = "free_text" if not types or "string" in types else "none"
+        rules = policy.streams.get(f"{source}.{stream}")
+        action = (rules.fields.get(name) if rules else None) or (REDACT if pii_class == "free_text" else KEEP)
+    _check_action(stream, name, pii_class, action, prop, policy)
+    return FieldPlan(name, action, pii_class, detected=True)
+
+
+def _check_action(stream: str, name: str, pii_class: str, action: str, prop: t.Any, policy: Policy) -> None:
+    problem = action_problem(pii_class, action, name)
+    if problem:
+        msg = f"Stream {stream!r}: field {name!r} (class {pii_class}) cannot be mapped under the policy {policy.origin}: {problem}."
+        raise MappingError(msg)
+    types = _json_types(prop)
+    if action == HMAC and types and types <= {"object", "array", "null"}:
+        msg = (
+            f"Stream {stream!r}: field {name!r} is an object or array, which hmac cannot pseudonymise as one value; "
+            "encrypt or drop it, or declare its scalar parts as fields of their own."
+        )
+        raise MappingError(msg)
+
+
+def _json_types(prop: t.Any) -> set[str]:
+    if not isinstance(prop, dict):
+        return set()
+    declared = prop.get("type")
+    if isinstance(declared, str):
+        return {declared}
+    if isinstance(declared, list):
+        return {str(item) for item in declared}
+    types: set[str] = set()
+    for member in prop.get("anyOf") or prop.get("oneOf") or ():
+        types |= _json_types(member)
+    return types
+
+
+def _emitted_schema(plan: FieldPlan, prop: dict[str, t.Any]) -> dict[str, t.Any]:
+    emitted = output_schema(plan.action, prop, plan.pii_class)
+    if plan.detected:
+        emitted["x-pii"] = plan.pii_class
+        emitted["x-pii-detected"] = True
+    return emitted
+
+
+def _check_nested(stream: str, name: str, prop: t.Any) -> None:
     """Reject a kept object or array whose sub-fields are classed as personal: they would pass whole."""
     personal = sorted(_nested_personal_classes(prop))
     if personal:
@@ -116,21 +243,20 @@ def _nested_personal_classes(prop: t.Any) -> set[str]:
     return found
 
 
-def _hashed_schema(prop: dict[str, t.Any]) -> dict[str, t.Any]:
-    """Describe a pseudonym column: a hex string, as nullable as before, without the old format."""
-    declared = prop.get("type", "string")
-    nullable = "null" in declared if isinstance(declared, list) else False
-    hashed = {key: value for key, value in prop.items() if key not in {"type", "format", "enum", "pattern", "maxLength", "minLength"}}
-    hashed["type"] = ["string", "null"] if nullable else "string"
-    hashed["x-pii-applied"] = HMAC
-    return hashed
-
-
-def _check_keys(stream: str, key_properties: t.Sequence[str], dropped: set[str]) -> None:
-    lost = [key for key in key_properties if key in dropped]
+def _check_keys(stream: str, key_properties: t.Sequence[str], fields: dict[str, FieldPlan]) -> None:
+    lost = [key for key in key_properties if key in fields and fields[key].action == DROP]
     if lost:
         msg = (
             f"Stream {stream!r}: the policy drops key propert{'y' if len(lost) == 1 else 'ies'} "
             f"{', '.join(lost)}, so records could not be upserted; hash the key's class instead of dropping it."
+        )
+        raise MappingError(msg)
+
+    changed = [f"{key} ({fields[key].action})" for key in key_properties if key in fields and fields[key].action in _KEY_BREAKING_ACTIONS]
+    if changed:
+        msg = (
+            f"Stream {stream!r}: key propert{'y' if len(changed) == 1 else 'ies'} {', '.join(changed)} would no "
+            "longer identify a row one to one (encryption draws a new nonce per value, the other actions merge "
+            "values), so upserts would fail; keep or hmac key properties."
         )
         raise MappingError(msg)

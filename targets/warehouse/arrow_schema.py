@@ -30,7 +30,8 @@ LOADED_AT = "_loaded_at"
 """Column added to every table and Parquet file: when the batch was committed (UTC)."""
 
 PII_APPLIED_KEYWORD = "x-pii-applied"
-PSEUDONYMISED_ACTIONS = frozenset({"hmac", "encrypt"})
+#: mapper-pii actions whose output still derives from personal data; such columns get the `pii` column key.
+PSEUDONYMISED_ACTIONS = frozenset({"hmac", "encrypt", "truncate_ip", "generalize", "redact"})
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class Column:
     pii: bool
     declared: str
     json_shapes: tuple[str, ...] = ()
+    pii_class: str | None = None
+    pii_action: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,8 +130,19 @@ def _column(stream: str, name: str, prop: Any, *, is_key: bool, is_required: boo
     nullable = not is_key and (has_null or not is_required)
     json_shapes = tuple(sorted(types & {"object", "array"})) if column_type is JSON else ()
     # Personal data kept in clear by an explicit policy choice gets the column key too.
-    pii = prop.get(PII_APPLIED_KEYWORD) in PSEUDONYMISED_ACTIONS or prop.get("x-pii") not in (None, "none")
-    return Column(name, column_type, nullable, pii, declared, json_shapes)
+    pii_class = prop.get("x-pii")
+    pii_action = prop.get(PII_APPLIED_KEYWORD)
+    pii = pii_action in PSEUDONYMISED_ACTIONS or pii_class not in (None, "none")
+    return Column(
+        name,
+        column_type,
+        nullable,
+        pii,
+        declared,
+        json_shapes,
+        pii_class=pii_class if isinstance(pii_class, str) else None,
+        pii_action=pii_action if isinstance(pii_action, str) else None,
+    )
 
 
 def _declared_types(prop: Mapping[str, Any]) -> tuple[set[str], set[str]]:

@@ -23,6 +23,8 @@ from targets.warehouse.errors import WarehouseSchemaError, WarehouseWriteError
 
 LEDGER_SCHEMA = "_spendlake"
 LEDGER_TABLE = "loads"
+#: One row per stored column with its PII class and the mapper's action, read by the GDPR commands.
+CATALOG_TABLE = "columns"
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,16 @@ class WarehouseWriter:
         self._lock = threading.Lock()
 
     def ensure_ledger(self) -> None:
-        """Create `_spendlake.loads` and the warehouse's identity row if they do not exist."""
+        """Create `_spendlake.loads`, the column catalog and the warehouse's identity row if they do not exist."""
         with self._lock:
             self._connection.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{LEDGER_SCHEMA}")
             self._connection.execute(
                 f"CREATE TABLE IF NOT EXISTS {self._ledger_name()} ("
                 "loaded_at TIMESTAMPTZ, source VARCHAR, stream VARCHAR, rows BIGINT, parquet_file VARCHAR)"
+            )
+            self._connection.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._catalog_name()} (source VARCHAR, stream VARCHAR, "
+                "column_name VARCHAR, pii_class VARCHAR, pii_action VARCHAR, PRIMARY KEY (source, stream, column_name))"
             )
             identity = f"{ALIAS}.{LEDGER_SCHEMA}.warehouse"
             self._connection.execute(f"CREATE TABLE IF NOT EXISTS {identity} (id VARCHAR, created_at TIMESTAMPTZ)")
@@ -67,12 +73,20 @@ class WarehouseWriter:
         with self._lock:
             self._connection.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{quote_identifier(self._source)}")
             stored = self._stored_columns(layout.stream)
-            if not stored:
+            if stored:
+                self._check_primary_key(layout)
+                self._evolve_columns(layout, stored)
+            else:
                 self._connection.execute(self._create_table_sql(layout))
-                return
+            self._record_columns(layout)
 
-            self._check_primary_key(layout)
-            self._evolve_columns(layout, stored)
+    def _record_columns(self, layout: StreamLayout) -> None:
+        """Store each column's PII class and action; a later SCHEMA's marks replace earlier ones."""
+        rows = [
+            [self._source, layout.stream, column.name, column.pii_class, column.pii_action]
+            for column in layout.columns
+        ]
+        self._connection.executemany(f"INSERT OR REPLACE INTO {self._catalog_name()} VALUES (?, ?, ?, ?, ?)", rows)
 
     def write_batch(
         self,
@@ -202,6 +216,10 @@ class WarehouseWriter:
 
     def _table_name(self, stream: str) -> str:
         return f"{ALIAS}.{quote_identifier(self._source)}.{quote_identifier(stream)}"
+
+    @staticmethod
+    def _catalog_name() -> str:
+        return f"{ALIAS}.{LEDGER_SCHEMA}.{CATALOG_TABLE}"
 
     @staticmethod
     def _ledger_name() -> str:

@@ -8,6 +8,10 @@ master key `footer` or `pii`. Columns the mapper pseudonymised get DEKs under
 `pii`, and every other column and the footer get DEKs under `footer`. So a
 reader with only the `footer` master key reads every column except the
 pseudonymised ones.
+
+Master key ids carry the keyring generation after a key rotation (`footer.g2`,
+`pii.g2`); generation 1 uses the plain ids. Each file stores the ids it was
+written with, so a reader resolves any generation the keyring still holds.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ KMS_INSTANCE_ID = "spendlake-tenant-keyring"
 KEK_CACHE_LIFETIME = datetime.timedelta(minutes=10)
 
 MasterKeyLookup = Callable[[str], bytes]
-"""Returns the 32-byte master key for `footer` or `pii` (for example `TenantKeys.parquet_master_key`)."""
+"""Returns the 32-byte master key for an id such as `footer` or `pii.g2` (for example `TenantKeys.parquet_master_key`)."""
 
 
 class KeyWrapKmsClient(pe.KmsClient):
@@ -61,11 +65,21 @@ class ParquetCrypto:
     """Encryption and decryption properties for one tenant's Parquet files.
 
     Each instance owns its `CryptoFactory`, so cached KEKs never cross tenants.
+    New files are written under the master key ids `footer_key_id` and
+    `pii_key_id` (the keyring's current generation).
     """
 
-    def __init__(self, master_key: MasterKeyLookup) -> None:
+    def __init__(
+        self,
+        master_key: MasterKeyLookup,
+        *,
+        footer_key_id: str = FOOTER_KEY_ID,
+        pii_key_id: str = PII_KEY_ID,
+    ) -> None:
         self._factory = pe.CryptoFactory(lambda _config: KeyWrapKmsClient(master_key))
         self._kms_config = pe.KmsConnectionConfig(kms_instance_id=KMS_INSTANCE_ID)
+        self.footer_key_id = footer_key_id
+        self.pii_key_id = pii_key_id
 
     def encryption_properties(
         self,
@@ -76,9 +90,9 @@ class ParquetCrypto:
         pii_set = set(pii_columns)
         pii = [name for name in column_names if name in pii_set]
         other = [name for name in column_names if name not in pii_set]
-        column_keys = {key_id: names for key_id, names in ((FOOTER_KEY_ID, other), (PII_KEY_ID, pii)) if names}
+        column_keys = {key_id: names for key_id, names in ((self.footer_key_id, other), (self.pii_key_id, pii)) if names}
         config = pe.EncryptionConfiguration(
-            footer_key=FOOTER_KEY_ID,
+            footer_key=self.footer_key_id,
             column_keys=column_keys,
             encryption_algorithm="AES_GCM_V1",
             plaintext_footer=False,

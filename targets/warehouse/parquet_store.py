@@ -8,6 +8,7 @@ readers never see a partial file.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import uuid
 from collections.abc import Sequence
@@ -17,10 +18,14 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from privacy.keyring import fsync_folder
 from targets.warehouse.errors import WarehouseSchemaError
 from targets.warehouse.parquet_crypto import ParquetCrypto
 
 COMPRESSION = "zstd"
+#: Arrow schema metadata key listing the columns encrypted under the `pii` key, as a JSON list,
+#: so that a rewrite (key rotation, erasure) gives the same columns the same key.
+PII_COLUMNS_METADATA_KEY = b"spendlake.pii_columns"
 _MAX_SEGMENT_BYTES = 255
 
 
@@ -67,6 +72,7 @@ def write_parquet_batch(
     final_path = folder / parquet_file_name(written_at)
     temporary_path = folder / f".{final_path.name}.tmp"
     properties = crypto.encryption_properties(table.column_names, pii_columns)
+    table = with_pii_columns_metadata(table, pii_columns)
 
     try:
         with open(temporary_path, "xb") as handle:
@@ -78,8 +84,15 @@ def write_parquet_batch(
         temporary_path.unlink(missing_ok=True)
         raise
 
-    _fsync_folder(folder)
+    fsync_folder(folder)
     return final_path
+
+
+def with_pii_columns_metadata(table: pa.Table, pii_columns: Sequence[str]) -> pa.Table:
+    """Return `table` with its pii column list stored in the schema metadata (kept in the encrypted footer)."""
+    metadata = dict(table.schema.metadata or {})
+    metadata[PII_COLUMNS_METADATA_KEY] = json.dumps(list(pii_columns)).encode("utf-8")
+    return table.replace_schema_metadata(metadata)
 
 
 def read_parquet_file(
@@ -99,15 +112,3 @@ def read_parquet_file(
         columns=list(columns) if columns is not None else None,
         decryption_properties=crypto.decryption_properties(),
     )
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable: sync the folder entry (no-op where folders cannot be opened)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

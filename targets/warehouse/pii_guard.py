@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import typing as t
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from privacy.field_crypto import FIELD_TOKEN_PATTERN
+from targets.warehouse.arrow_schema import StreamLayout
 from targets.warehouse.errors import UnmappedPersonalDataError
 
 APPLIED_KEY = "x-pii-applied"
@@ -43,3 +48,55 @@ def check_pii_mapped(stream: str, schema: dict[str, t.Any], tenant: str, key_id:
             "has in this target's keyring. Give both plugins the same spendlake home and master key."
         )
         raise UnmappedPersonalDataError(msg)
+
+
+#: Full-match patterns of the values each transforming action emits; anything else is raw input.
+_VALUE_PATTERNS = {
+    "hmac": r"^[0-9a-f]{64}$",
+    "encrypt": FIELD_TOKEN_PATTERN.pattern,
+}
+
+
+def check_schema_actions(stream: str, schema: dict[str, t.Any]) -> None:
+    """Raise when the schema keeps a field that the mapper's own marks say must not be stored."""
+    for name, prop in schema.get("properties", {}).items():
+        action = (prop or {}).get(APPLIED_KEY)
+        if action == "drop":
+            msg = (
+                f"Stream {stream!r}: field {name!r} is marked {APPLIED_KEY}=drop but is still in the SCHEMA, "
+                "so its values would be stored. The mapper in front of this target is faulty; use mapper-pii."
+            )
+            raise UnmappedPersonalDataError(msg)
+        if (prop or {}).get("x-pii") == "secret" and action != "drop":
+            msg = (
+                f"Stream {stream!r}: field {name!r} is classed secret, which is never stored, but arrives "
+                f"with {APPLIED_KEY}={action!r}. Use mapper-pii, which drops secrets."
+            )
+            raise UnmappedPersonalDataError(msg)
+
+
+def check_mapped_values(layout: StreamLayout, table: pa.Table) -> None:
+    """Raise unless every hmac or encrypt column of the batch holds only pseudonyms or field tokens.
+
+    A value of any other form is a raw value that slipped past the mapper; the
+    batch is rejected before anything is written.
+    """
+    for column in layout.columns:
+        pattern = _VALUE_PATTERNS.get(column.pii_action or "")
+        if pattern is None:
+            continue
+        values = table.column(column.name)
+        if values.null_count == len(values):
+            continue
+
+        matches = pc.match_substring_regex(values, pattern)
+        bad = pc.invert(pc.fill_null(matches, True))
+        if pc.any(bad).as_py():
+            first = pc.index(bad, True).as_py()
+            count = pc.sum(bad).as_py()
+            msg = (
+                f"Stream {layout.stream!r}, field {column.name!r}: {count} value(s) of the batch (first at "
+                f"row {first}) are not {column.pii_action} output although the SCHEMA marks the field "
+                f"{APPLIED_KEY}={column.pii_action}. Nothing of this batch was written; check the mapper."
+            )
+            raise UnmappedPersonalDataError(msg)

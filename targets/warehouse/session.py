@@ -25,7 +25,11 @@ class WarehouseSession:
 
         keys = load_tenant_keys(home, tenant)
         self.pseudonym_key_id = keys.pseudonym_key_id
-        self.parquet_crypto = ParquetCrypto(keys.parquet_master_key)
+        self.parquet_crypto = ParquetCrypto(
+            keys.parquet_master_key,
+            footer_key_id=keys.parquet_footer_key_id,
+            pii_key_id=keys.parquet_pii_key_id,
+        )
         self._connection = open_tenant_warehouse(home, tenant, keys, read_only=False)
         self.writer = WarehouseWriter(self._connection, source)
         try:

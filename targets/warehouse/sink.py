@@ -15,7 +15,7 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
 from targets.warehouse.arrow_batch import build_batch
 from targets.warehouse.arrow_schema import StreamLayout, layout_from_schema
 from targets.warehouse.errors import UnsupportedMessageError
-from targets.warehouse.pii_guard import check_pii_mapped
+from targets.warehouse.pii_guard import check_mapped_values, check_pii_mapped, check_schema_actions
 from targets.warehouse.parquet_store import check_folder_name, write_parquet_batch
 from targets.warehouse.primary_key import reject_duplicate_keys
 
@@ -74,6 +74,7 @@ class WarehouseSink(BatchSink):
         check_folder_name(self.stream_name)
         if self.config.get("require_pii_mapping", True):
             check_pii_mapped(self.stream_name, self.schema, self.config["tenant"], self.session.pseudonym_key_id)
+            check_schema_actions(self.stream_name, self.schema)
         self.layout: StreamLayout = layout_from_schema(self.stream_name, self.schema, self.key_properties)
         self.session.writer.ensure_table(self.layout)
 
@@ -123,6 +124,8 @@ class WarehouseSink(BatchSink):
         loaded_at = datetime.datetime.now(datetime.UTC)
         table = build_batch(self.layout, records, loaded_at)
         reject_duplicate_keys(self.layout, table)
+        if self.config.get("require_pii_mapping", True):
+            check_mapped_values(self.layout, table)
 
         folder = self.session.parquet_folder(self.stream_name)
         crypto = self.session.parquet_crypto

@@ -13,6 +13,7 @@ from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
 from spendlake.singer_io import SafeMsgSpecReader
 from targets.warehouse.session import WarehouseSession
 from spendlake.state_marker import STATE_MARKER, check_state_marker
+from spendlake.tenant_lock import TenantLock
 from targets.warehouse.sink import WarehouseSink
 
 if t.TYPE_CHECKING:
@@ -97,6 +98,7 @@ class TargetWarehouse(Target):
         message_reader: GenericSingerReader | None = None,
     ) -> None:
         self._session: WarehouseSession | None = None
+        self._tenant_lock: TenantLock | None = None
         self._session_lock = threading.Lock()
         super().__init__(
             config=config,
@@ -113,8 +115,19 @@ class TargetWarehouse(Target):
         with self._session_lock:
             if self._session is None:
                 home = spendlake_home(self.config.get("home"))
-                self._session = WarehouseSession(home, self.config["tenant"], self.config["source"])
+                # Key rotation, erasure and retention rewrite the tenant's files under the same lock.
+                self._tenant_lock = TenantLock(home, self.config["tenant"], "the load")
+                try:
+                    self._session = WarehouseSession(home, self.config["tenant"], self.config["source"])
+                except BaseException:
+                    self._release_tenant_lock()
+                    raise
             return self._session
+
+    def _release_tenant_lock(self) -> None:
+        if self._tenant_lock is not None:
+            self._tenant_lock.release()
+            self._tenant_lock = None
 
     def _process_state_message(self, message_dict: dict) -> None:
         """Check the state belongs to this warehouse, then mark it with the warehouse's id.
@@ -136,6 +149,7 @@ class TargetWarehouse(Target):
             if self._session is not None:
                 self._session.finish()
                 self._session = None
+            self._release_tenant_lock()
 
     def close(self) -> None:
         """Close the database after a failed run; committed batches stay in DuckDB's write-ahead log."""
@@ -143,6 +157,7 @@ class TargetWarehouse(Target):
             if self._session is not None:
                 self._session.close()
                 self._session = None
+            self._release_tenant_lock()
 
     def _check_names(self) -> None:
         errors = []

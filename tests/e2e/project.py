@@ -24,6 +24,7 @@ class MeltanoProject:
         self.home = home
         root.mkdir(parents=True)
         shutil.copy(REPO / "meltano.yml", root / "meltano.yml")
+        shutil.copytree(REPO / "policies", root / "policies")
 
     def meltano_run(self, steps: t.Sequence[str], env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess[str]:
         """Run `meltano --environment dev run STEPS` with the plugins of this interpreter's virtualenv."""

@@ -43,6 +43,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str, t.Any
     project = root / "project"
     project.mkdir()
     shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
+    shutil.copytree(REPO / "policies", project / "policies")
     home = project / ".spendlake"
     patcher = pytest.MonkeyPatch()
     patcher.delenv("SPENDLAKE_MASTER_KEY", raising=False)

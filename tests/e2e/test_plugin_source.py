@@ -40,6 +40,7 @@ def test_toy_plugin_loads_through_meltano(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
+    shutil.copytree(REPO / "policies", project / "policies")
     home = project / ".spendlake"
     world = StripeWorld(20261204, 1_790_000_000)
 

@@ -9,9 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy.pseudonyms import Pseudonymizer, normalise_phone
+from privacy.pseudonyms import (
+    Pseudonymizer,
+    normalise_identifier,
+    normalise_name,
+    normalise_phone,
+    validate_phone_region,
+)
 
 KEY = bytes(range(32))
+#: HMAC-SHA256 under KEY of b"email\x00jane.doe@example.com", computed once with the standard library.
+PINNED_EMAIL_DIGEST = "0d6a39f4aefd62546efbef39a5c82a842fd28cab61b8f81672187384208319ec"
 
 
 def test_known_answer_for_email() -> None:
@@ -68,3 +76,66 @@ def test_lone_surrogate_and_nul_do_not_crash() -> None:
     assert len(pseudonymizer.pseudonym("email", "a\ud800b@example.com") or "") == 64
     assert len(pseudonymizer.pseudonym("identifier", "id\x00with-nul") or "") == 64
     assert pseudonymizer.pseudonym("identifier", 12345) == pseudonymizer.pseudonym("identifier", "12345")
+
+
+def expected_pseudonym(pii_class: str, normalised: str) -> str:
+    """Compute HMAC-SHA256(key, class NUL normalised text) straight from the specification."""
+    message = pii_class.encode("utf-8") + b"\x00" + normalised.encode("utf-8")
+    return hmac.new(KEY, message, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("pii_class", "variants", "normalised"),
+    [
+        ("email", ["  Jane.Doe@Example.COM ", "jane.doe@example.com"], "jane.doe@example.com"),
+        ("phone", ["+1 (415) 555-0123", "415-555-0123"], "+14155550123"),
+        ("name", ["ÉLODIE  Dupont", "élodie dupont", " Élodie\tDUPONT\n"], "élodie dupont"),
+        ("identifier", ["  Cus_ABC123 "], "Cus_ABC123"),
+        ("address", [" 10 Downing Street "], "10 Downing Street"),
+    ],
+)
+def test_known_answers_per_class(pii_class: str, variants: list[str], normalised: str) -> None:
+    pseudonymizer = Pseudonymizer(KEY, default_phone_region="US")
+    expected = expected_pseudonym(pii_class, normalised)
+
+    for variant in variants:
+        assert pseudonymizer.normalise(pii_class, variant) == normalised
+        assert pseudonymizer.pseudonym(pii_class, variant) == expected
+
+
+def test_known_answer_pins_exact_digest() -> None:
+    # A literal digest, so a change to both the code and the helper above still fails.
+    digest = Pseudonymizer(KEY).pseudonym("email", "jane.doe@example.com")
+
+    assert digest == expected_pseudonym("email", "jane.doe@example.com")
+    assert expected_pseudonym("email", "jane.doe@example.com") == PINNED_EMAIL_DIGEST
+
+
+def test_name_normalisation_rules() -> None:
+    assert normalise_name("ÉLODIE  Dupont") == "élodie dupont"
+    assert normalise_name("Straße") == "strasse"
+    # Ideographic space, fullwidth "Jane", no-break space.
+    assert normalise_name("\u3000\uff2a\uff41\uff4e\uff45\u00a0 Doe ") == "jane doe"
+    assert normalise_name("e\u0301lodie") == "élodie"
+
+
+def test_name_and_identifier_differ_in_case_rules() -> None:
+    pseudonymizer = Pseudonymizer(KEY)
+
+    assert pseudonymizer.pseudonym("name", "Jane DOE") == pseudonymizer.pseudonym("name", "jane doe")
+    assert pseudonymizer.pseudonym("identifier", "Jane DOE") != pseudonymizer.pseudonym("identifier", "jane doe")
+
+
+@pytest.mark.parametrize("pii_class", ["address", "ip", "date_of_birth", "free_text"])
+def test_other_classes_normalise_like_identifier(pii_class: str) -> None:
+    pseudonymizer = Pseudonymizer(KEY)
+
+    text = " \uff21Bc 1 "  # a fullwidth "A" that NFKC maps to "A"
+
+    assert pseudonymizer.normalise(pii_class, text) == normalise_identifier(text) == "ABc 1"
+
+
+def test_phone_region_validation() -> None:
+    assert validate_phone_region("GB") == "GB"
+    with pytest.raises(ValueError, match="Unknown phone region 'gb'; use an ISO 3166 alpha-2 code"):
+        validate_phone_region("gb")

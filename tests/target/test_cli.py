@@ -12,7 +12,7 @@ from .support import query, record_message, schema_message, singer_text, state_m
 
 MARKER = "cli-canary-0c4f8e"
 EXECUTABLE = Path(sys.executable).parent / "target-warehouse"
-PROPERTIES = {"id": {"type": "integer"}, "email_hash": {"type": "string", "x-pii-applied": "hmac"}}
+PROPERTIES = {"id": {"type": "integer"}, "email_hash": {"type": "string", "x-pii-applied": "keep"}}
 
 
 def _run(tmp_path: Path, config: dict, input_text: str) -> subprocess.CompletedProcess[str]:

@@ -50,10 +50,64 @@ def test_other_tenant_pseudonyms_rejected(home: Path) -> None:
     assert f"for tenant 'globex', but this target loads tenant '{TENANT}'" in str(error)
 
 
-def test_mapped_stream_loads(home: Path) -> None:
-    run_target(home, [mapped_schema(TENANT), record_message("customers", {"id": "h1", "email": "h2"})])
+ID_PSEUDONYM = "1" * 64
+EMAIL_PSEUDONYM = "a" * 64
 
-    assert query(home, "SELECT id, email FROM stripe.customers") == [("h1", "h2")]
+
+def test_mapped_stream_loads(home: Path) -> None:
+    run_target(home, [mapped_schema(TENANT), record_message("customers", {"id": ID_PSEUDONYM, "email": EMAIL_PSEUDONYM})])
+
+    assert query(home, "SELECT id, email FROM stripe.customers") == [(ID_PSEUDONYM, EMAIL_PSEUDONYM)]
+
+
+def test_catalog_records_classes_and_actions(home: Path) -> None:
+    run_target(home, [mapped_schema(TENANT), record_message("customers", {"id": ID_PSEUDONYM, "email": None})])
+
+    rows = query(home, "SELECT column_name, pii_class, pii_action FROM _spendlake.columns WHERE stream = 'customers' ORDER BY 1")
+    assert rows == [("email", "email", "hmac"), ("id", "identifier", "hmac")]
+
+
+def test_raw_value_in_hmac_column_rejected(home: Path) -> None:
+    first = record_message("customers", {"id": ID_PSEUDONYM, "email": EMAIL_PSEUDONYM})
+    raw = record_message("customers", {"id": "2" * 64, "email": "ada@example.com"})
+
+    error = run_target_expecting_error(home, [mapped_schema(TENANT), first, raw])
+
+    assert isinstance(error, UnmappedPersonalDataError)
+    assert "field 'email': 1 value(s) of the batch (first at row 1) are not hmac output" in str(error)
+    assert "ada@example.com" not in str(error)
+    assert not list((home / "warehouse").rglob("*.parquet"))
+
+
+def test_raw_value_in_encrypt_column_rejected(home: Path) -> None:
+    schema = mapped_schema(TENANT)
+    schema["schema"]["properties"]["email"]["x-pii-applied"] = "encrypt"
+
+    error = run_target_expecting_error(home, [schema, record_message("customers", {"id": ID_PSEUDONYM, "email": "ada@example.com"})])
+
+    assert isinstance(error, UnmappedPersonalDataError)
+    assert "are not encrypt output" in str(error)
+    assert not list((home / "warehouse").rglob("*.parquet"))
+
+
+def test_field_marked_drop_rejected(home: Path) -> None:
+    schema = mapped_schema(TENANT)
+    schema["schema"]["properties"]["name"] = {"type": "string", "x-pii": "name", "x-pii-applied": "drop"}
+
+    error = run_target_expecting_error(home, [schema])
+
+    assert isinstance(error, UnmappedPersonalDataError)
+    assert "field 'name' is marked x-pii-applied=drop but is still in the SCHEMA" in str(error)
+
+
+def test_kept_secret_rejected(home: Path) -> None:
+    schema = mapped_schema(TENANT)
+    schema["schema"]["properties"]["invoice_pdf"] = {"type": "string", "x-pii": "secret", "x-pii-applied": "keep"}
+
+    error = run_target_expecting_error(home, [schema])
+
+    assert isinstance(error, UnmappedPersonalDataError)
+    assert "field 'invoice_pdf' is classed secret" in str(error)
 
 
 def test_guard_can_be_turned_off(home: Path) -> None:

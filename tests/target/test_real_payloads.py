@@ -35,8 +35,8 @@ CUSTOMER_PROPERTIES = {
     "balance": {"type": ["null", "integer"]},
     "delinquent": {"type": ["null", "boolean"]},
     "metadata": {"type": ["null", "object"]},
-    "email": {"type": ["null", "string"], "x-pii": "email", "x-pii-applied": "encrypt"},
-    "name": {"type": ["null", "string"], "x-pii": "name", "x-pii-applied": "encrypt"},
+    "email": {"type": ["null", "string"], "x-pii": "email", "x-pii-applied": "keep"},
+    "name": {"type": ["null", "string"], "x-pii": "name", "x-pii-applied": "keep"},
 }
 
 

@@ -1,0 +1,368 @@
+"""The RECORD fast path: binary chunked input, raw JSON values, buffered output.
+
+Each stream gets a msgspec Struct type built from its SCHEMA, with one field
+per schema property. A field holds the raw JSON text of its value
+(`msgspec.Raw`), except hmac fields, which msgspec decodes to text or an
+integer. A RECORD line is decoded into the Struct in one call. Kept values
+stay the bytes they arrived in, transformed fields are replaced, and dropped
+fields are unset, which msgspec leaves out when it encodes the message back
+in one call.
+
+Lines that are not RECORD messages, and RECORD lines the stream's Struct
+cannot read (a field missing from the SCHEMA, a lone UTF-16 surrogate, an odd
+`version`), go through the plugin's normal message handlers, in input order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sys
+import typing as t
+from collections import Counter
+from datetime import UTC, datetime
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from mappers.pii.actions import DROP, ENCRYPT, ERASURE_CLASSES, HMAC, KEEP, Transforms
+from mappers.pii.plan import MappingError, StreamPlan
+from spendlake.singer_io import SafeMsgSpecReader
+
+#: Bytes read from the input at a time; a read returns early with what a pipe holds.
+READ_CHUNK_BYTES = 1 << 20
+#: Output bytes collected before they are written to standard output.
+WRITE_CHUNK_BYTES = 1 << 20
+
+_UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
+_TOKEN_PREFIX = "spl1e."
+_PSEUDONYM_LENGTH = 64
+_struct_numbers = itertools.count()
+
+
+class MessageProbe(msgspec.Struct):
+    """The type and stream of a Singer message; the other keys are skipped."""
+
+    type: str
+    stream: str | None = None
+
+
+_probe_decoder = msgspec.json.Decoder(MessageProbe)
+_encoder = msgspec.json.Encoder()
+_encode_into = _encoder.encode_into
+#: Encodes values the slow path decoded (numbers with a fraction as `Decimal`) back to JSON text.
+_values_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+#: hmac fields are decoded by msgspec (their text is hashed); a value of another type goes the slow path.
+_PSEUDONYMISED_INPUT = str | int | None
+
+
+def _decoded_type(action: str) -> t.Any:
+    return _PSEUDONYMISED_INPUT if action == HMAC else msgspec.Raw
+
+
+def _hashed_input(value: t.Any) -> t.Any:
+    """Return a value as the fast path decodes it for hmac: text, an integer, None, or else its text."""
+    return value if value is None or type(value) in (str, int) else str(value)
+
+
+class StreamCodec:
+    """Decode, map, verify and encode the RECORD messages of one stream by its plan."""
+
+    def __init__(self, plan: StreamPlan, transforms: Transforms, *, erased: frozenset[str], fail_on_unknown: bool) -> None:
+        self.plan = plan
+        self.erased_records = 0
+        self._erased = erased
+        self._fail_on_unknown = fail_on_unknown
+        self._time_extracted = TimeExtracted()
+
+        names = list(plan.fields)
+        attributes = [f"f{index}" for index in range(len(names))]
+        attribute_of = dict(zip(names, attributes, strict=True))
+        number = next(_struct_numbers)
+        self.record_type = msgspec.defstruct(
+            f"Record{number}",
+            [(attribute_of[name], _decoded_type(field.action), UNSET) for name, field in plan.fields.items()],
+            rename=dict(zip(attributes, names, strict=True)),
+            forbid_unknown_fields=True,
+            gc=False,  # values are bytes, text and numbers, so no reference cycle is possible
+        )
+        self.envelope_type = msgspec.defstruct(
+            f"RecordMessage{number}",
+            [
+                ("type", str),
+                ("stream", str),
+                ("record", self.record_type),
+                ("version", int | None | UnsetType, UNSET),
+                ("time_extracted", str | None | UnsetType, UNSET),
+            ],
+            gc=False,
+        )
+        self.decode = msgspec.json.Decoder(self.envelope_type).decode
+        self.attribute_of = attribute_of
+
+        def attributes_with(*actions: str) -> tuple[str, ...]:
+            return tuple(attribute_of[name] for name, field in plan.fields.items() if field.action in actions)
+
+        self._pseudonym_caches = tuple(
+            (attribute_of[name], *transforms.pseudonym_cache(t.cast("str", field.pii_class), name))
+            for name, field in plan.fields.items()
+            if field.action == HMAC
+        )
+        self._transforms = tuple(
+            (
+                attribute_of[name],
+                transforms.build(field.action, source=plan.source, stream=plan.stream, field=name, pii_class=field.pii_class),
+            )
+            for name, field in plan.fields.items()
+            if field.action not in (KEEP, DROP, HMAC)
+        )
+        self._decoded_names = frozenset(name for name, field in plan.fields.items() if field.action == HMAC)
+        self._dropped = attributes_with(DROP)
+        self._pseudonyms = attributes_with(HMAC)
+        self._tokens = attributes_with(ENCRYPT)
+        self._other_transformed = tuple(attribute for attribute, _ in self._transforms if attribute not in self._tokens)
+        self._erasure_fields = tuple(
+            (attribute_of[name], field.action == ENCRYPT)
+            for name, field in plan.fields.items()
+            if field.action in (HMAC, ENCRYPT) and field.pii_class in ERASURE_CLASSES
+        ) if erased else ()
+
+    def write(self, message: t.Any, output: OutputBuffer) -> None:
+        """Map and verify a decoded RECORD message, then append it to `output` unless its subject was erased."""
+        if not self.map(message.record):
+            return
+        if message.time_extracted is not UNSET:
+            message.time_extracted = self._time_extracted(message.time_extracted)
+        if message.version is None:
+            message.version = UNSET
+        data = output.data
+        _encode_into(message, data, -1)
+        data += b"\n"
+        if len(data) >= WRITE_CHUNK_BYTES:
+            output.write_out()
+
+    def map(self, record: t.Any) -> bool:
+        """Map a decoded record in place; return False when it belongs to an erased data subject."""
+        for attribute, cache, compute in self._pseudonym_caches:
+            value = getattr(record, attribute)
+            if value is not UNSET and value is not None:
+                pseudonym = cache.get(value)
+                setattr(record, attribute, pseudonym if pseudonym is not None else compute(value))
+        for attribute, transform in self._transforms:
+            raw = getattr(record, attribute)
+            if raw is not UNSET:
+                setattr(record, attribute, transform(raw))
+        for attribute in self._dropped:
+            setattr(record, attribute, UNSET)
+
+        self.verify(record)
+        if self._erasure_fields and self._is_erased(record):
+            self.erased_records += 1
+            return False
+        return True
+
+    def verify(self, record: t.Any) -> None:
+        """Raise unless dropped fields are unset and each transformed field contains its action's output.
+
+        Pseudonyms and field tokens were checked against their full pattern when
+        they were made; here each value's type and shape is checked again.
+        """
+        for attribute in self._dropped:
+            if getattr(record, attribute) is not UNSET:
+                self._fail("still contains a field the policy drops", attribute)
+        for attribute in self._pseudonyms:
+            value = getattr(record, attribute)
+            if value is not UNSET and value is not None and (value.__class__ is not str or len(value) != _PSEUDONYM_LENGTH):
+                self._fail("contains a value that is not a pseudonym in an hmac field", attribute)
+        for attribute in self._tokens:
+            value = getattr(record, attribute)
+            if value is not UNSET and value is not None and (value.__class__ is not str or not value.startswith(_TOKEN_PREFIX)):
+                self._fail("contains a value that is not a field token in an encrypt field", attribute)
+        for attribute in self._other_transformed:
+            if isinstance(getattr(record, attribute), msgspec.Raw):
+                self._fail("contains an input value in a field the policy transforms", attribute)
+
+    def _fail(self, problem: str, attribute: str) -> t.NoReturn:
+        name = next(name for name, candidate in self.attribute_of.items() if candidate == attribute)
+        msg = f"Stream {self.plan.stream!r}: a mapped record {problem} ({name}). Nothing of it was written."
+        raise MappingError(msg)
+
+    def _is_erased(self, record: t.Any) -> bool:
+        erased = self._erased
+        for attribute, is_token in self._erasure_fields:
+            value = getattr(record, attribute)
+            if value is UNSET or value is None:
+                continue
+            if (value[len(_TOKEN_PREFIX) : len(_TOKEN_PREFIX) + _PSEUDONYM_LENGTH] if is_token else value) in erased:
+                return True
+        return False
+
+    def record_from_values(self, values: dict[str, t.Any]) -> t.Any:
+        """Build the stream's record from decoded values; fields missing from the SCHEMA are dropped and counted, or fail."""
+        unknown = sorted(name for name in values if name not in self.attribute_of)
+        if unknown and self._fail_on_unknown:
+            msg = f"Stream {self.plan.stream!r}: a record carries field(s) not in its SCHEMA: {', '.join(unknown)}."
+            raise MappingError(msg)
+        self.plan.unknown_fields.update(unknown)
+        return self.record_type(
+            **{
+                self.attribute_of[name]: _hashed_input(value) if name in self._decoded_names else msgspec.Raw(_values_encoder.encode(value))
+                for name, value in values.items()
+                if name in self.attribute_of
+            }
+        )
+
+
+
+class OutputBuffer:
+    """Collect output lines and write them to standard output in large writes."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write_line(self, line: bytes | bytearray) -> None:
+        """Append one encoded line that already ends in a newline."""
+        self.data += line
+        if len(self.data) >= WRITE_CHUNK_BYTES:
+            self.write_out()
+
+    def write_out(self) -> None:
+        """Hand the collected bytes to standard output."""
+        if self.data:
+            sys.stdout.buffer.write(self.data)
+            self.data.clear()
+
+    def flush(self) -> None:
+        """Write the collected bytes and flush standard output."""
+        self.write_out()
+        sys.stdout.buffer.flush()
+
+
+class TimeExtracted:
+    """Normalise `time_extracted` to UTC with a `Z`, remembering the last value (taps repeat it)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[t.Any, t.Any] = (None, UNSET)
+
+    def __call__(self, text: str | None) -> str | UnsetType:
+        if text == self._last[0]:
+            return self._last[1]
+        if text is None:
+            return UNSET
+        normalised = text if _UTC_TIME.fullmatch(text) else _reformat_time(text)
+        self._last = (text, normalised)
+        return normalised
+
+
+def _reformat_time(text: str) -> str | UnsetType:
+    """Return an ISO-8601 time in UTC with a `Z`; a time without a zone is UTC; unreadable text is left out."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return UNSET
+    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return parsed.isoformat().replace("+00:00", "Z")
+
+
+class RecordSink(t.Protocol):
+    """The mapper's side of the fast path: its output buffer and the codec of each stream."""
+
+    output: OutputBuffer
+
+    def codec_for(self, stream: str) -> StreamCodec | None:
+        """Return the codec of a stream whose SCHEMA arrived, else None."""
+
+
+class FastRecordReader(SafeMsgSpecReader):
+    """Read binary chunks, send RECORD messages to the fast path and every other line to its handler."""
+
+    def __init__(self, sink: RecordSink) -> None:
+        super().__init__()
+        self._sink = sink
+
+    def process_lines(self, file_input: t.IO[t.Any] | None, callbacks: dict[str, t.Callable[[dict], None]]) -> Counter[str]:
+        """Process every line of the input in order and return the count per message type."""
+        counts: Counter[str] = Counter()
+        sink = self._sink
+        output = sink.output
+        records = 0
+        codec: StreamCodec | None = None
+        decode = _probe_decoder.decode  # replaced by the current stream's decoder
+        stream = None
+        number = 0
+        for lines in _line_batches(file_input if file_input is not None else sys.stdin):
+            for line in lines:
+                number += 1
+                try:
+                    message = decode(line)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    message = None
+                if message is None or message.stream != stream or message.type != "RECORD" or codec is None:
+                    found, message = self._switch_stream(line, sink)
+                    if found is not None:
+                        codec, decode, stream = found, found.decode, found.plan.stream
+                if message is not None:
+                    t.cast("StreamCodec", codec).write(message, output)
+                    records += 1
+                elif line.strip():
+                    counts[self._dispatch(line, number, callbacks)] += 1
+                    # A SCHEMA message may have replaced the stream's codec.
+                    codec, decode, stream = None, _probe_decoder.decode, None
+        counts["RECORD"] += records
+        return counts
+
+    @staticmethod
+    def _switch_stream(line: bytes, sink: RecordSink) -> tuple[StreamCodec | None, t.Any]:
+        """Find the codec of a RECORD line's stream and decode the line with it; (None, None) when it cannot."""
+        try:
+            probe = _probe_decoder.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None, None
+        if probe.type != "RECORD" or probe.stream is None:
+            return None, None
+        codec = sink.codec_for(probe.stream)
+        if codec is None:
+            return None, None
+        try:
+            return codec, codec.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return codec, None
+
+    def _dispatch(self, line: bytes, number: int, callbacks: dict[str, t.Callable[[dict], None]]) -> str:
+        """Decode a line fully and pass it to the handler of its message type."""
+        self._line_number = number - 1  # deserialize_json counts the line again
+        message = self.deserialize_json(line)  # type: ignore[arg-type]  # msgspec and json read bytes too
+        self.assert_line_requires(message, requires={"type"})
+        kind = message["type"]
+        callback = callbacks.get(kind)
+        if callback is None:
+            self._process_unknown_message(message)
+        else:
+            callback(message)
+        return str(kind)
+
+
+def _line_batches(file_input: t.IO[t.Any]) -> t.Iterator[list[bytes]]:
+    """Yield the complete lines of each chunk read; a last line without a newline comes at the end."""
+    pending = b""
+    for data in _binary_chunks(file_input):
+        lines = data.split(b"\n")
+        lines[0] = pending + lines[0]
+        pending = lines.pop()
+        yield lines
+    if pending:
+        yield [pending]
+
+
+def _binary_chunks(file_input: t.IO[t.Any]) -> t.Iterator[bytes]:
+    binary = getattr(file_input, "buffer", None)
+    if binary is not None:
+        read = getattr(binary, "read1", binary.read)
+        while data := read(READ_CHUNK_BYTES):
+            yield data
+        return
+    # An in-memory text stream (tests): encode its text as the bytes a pipe would carry.
+    while text := file_input.read(READ_CHUNK_BYTES):
+        yield text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text

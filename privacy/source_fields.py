@@ -1,0 +1,74 @@
+"""Declared streams and fields of a source, looked up by the source's name.
+
+A policy names streams as `<source>.<stream>` and fields by name. Where the
+source is declared in YAML (a built-in tap under `taps/<name>/<name>.yaml`, or
+a plugin package registered in the `spendlake.sources` entry-point group),
+its declaration tells which streams and fields exist and their PII classes, so
+a rule with a typo fails before any data moves.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from importlib import metadata, resources
+from importlib.abc import Traversable
+
+#: Sources whose taps add streams from their config: a stream with this name prefix may exist
+#: although the declaration lacks it (GA4 custom reports are read as `custom_<name>`).
+CONFIG_DEFINED_STREAM_PREFIXES: dict[str, str] = {"google_analytics": "custom_"}
+
+_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class DeclaredSource:
+    """The streams of one declared source, each with its fields and their PII classes."""
+
+    name: str
+    streams: dict[str, dict[str, str]]
+
+    def may_have_stream(self, stream: str) -> bool:
+        """Return whether a stream of this name is declared or may be added by the tap's config."""
+        if stream in self.streams:
+            return True
+        prefix = CONFIG_DEFINED_STREAM_PREFIXES.get(self.name)
+        return prefix is not None and stream.startswith(prefix)
+
+
+@functools.cache
+def declared_source(source: str) -> DeclaredSource | None:
+    """Return the declaration of `source` when it is a built-in tap or an installed plugin, else None."""
+    if not _SOURCE_NAME.match(source) or source == "engine":
+        return None
+    resource = _builtin_declaration(source) or _plugin_declaration(source)
+    if resource is None:
+        return None
+
+    # Imported here: the taps import this package for the PII classes.
+    from taps.engine.declaration import load_declaration
+    from taps.engine.fields import stream_schema
+
+    spec = load_declaration(resource)
+    streams = {
+        stream.name: {name: prop.get("x-pii", "none") for name, prop in stream_schema(stream)["properties"].items()}
+        for stream in spec.streams
+    }
+    return DeclaredSource(name=source, streams=streams)
+
+
+def _builtin_declaration(source: str) -> Traversable | None:
+    try:
+        resource = resources.files(f"taps.{source}").joinpath(f"{source}.yaml")
+    except ModuleNotFoundError:
+        return None
+    return resource if resource.is_file() else None
+
+
+def _plugin_declaration(source: str) -> Traversable | None:
+    for entry_point in metadata.entry_points(group="spendlake.sources", name=source):
+        resource = resources.files(entry_point.value).joinpath("source.yaml")
+        if resource.is_file():
+            return resource
+    return None
