@@ -2,7 +2,8 @@
 
 The steps run under the tenant lock, in an order that loses nothing when a step fails:
 
-1. locate the subject's rows and every linked pseudonym (`privacy.subjects`);
+1. locate the subject's rows through the searched pseudonym and the subject ids
+   linked to it (`privacy.subjects`);
 2. add the pseudonyms to the erasure list, so mapper-pii drops the subject from
    every later load even if a later step fails;
 3. delete the rows from DuckDB in one transaction;
@@ -58,7 +59,11 @@ class ErasureError(RuntimeError):
 
 @dataclass
 class ErasureReport:
-    """Outcome of an erasure: pseudonyms, link rounds, rows per table and Parquet files changed."""
+    """Outcome of an erasure: pseudonyms, link rounds, rows per table and Parquet files changed.
+
+    `subject_ids` counts the subject ids followed and `record_values` the distinct e-mails and
+    phones of the records they key, so an operator can see when the links reached several people.
+    """
 
     request_id: str
     pii_class: str
@@ -68,6 +73,8 @@ class ErasureReport:
     table_rows: dict[str, int]
     parquet_rows: dict[str, int]
     dry_run: bool
+    subject_ids: int = 0
+    record_values: dict[str, int] = field(default_factory=dict)
     new_erasures: int = 0
     database_rekeyed: bool = False
     files: list[FileChange] = field(default_factory=list)
@@ -86,6 +93,8 @@ class ErasureReport:
             "searched_pseudonym": self.searched,
             "pseudonyms": self.pseudonyms,
             "link_rounds": self.rounds,
+            "subject_ids_followed": self.subject_ids,
+            "record_values_by_class": self.record_values,
             "rows_by_table": self.table_rows,
             "parquet_rows_by_file": self.parquet_rows,
             "new_erasure_list_entries": self.new_erasures,
@@ -151,7 +160,7 @@ def _erase_locked(home: Path, tenant: str, policy: Policy, subject: Subject, max
 
     # The keyring changed on rekey, so it is read again.
     keys = load_tenant_keys(home, tenant)
-    value_set = pa.array(sorted(location.all_pseudonyms), type=pa.string())
+    value_set = pa.array(sorted(location.followed), type=pa.string())
     for path in location.matched_files:
         link = location.file_tables[path]
         report.files.append(_rewrite_without_subject(home, tenant, path, keys, link, value_set))
@@ -164,7 +173,7 @@ def delete_subject_rows(connection: duckdb.DuckDBPyConnection, location: Subject
     Raises `ErasureError`, with everything rolled back, when a table's count
     differs from what the search found (rows changed in between).
     """
-    pseudonyms = sorted(location.all_pseudonyms)
+    pseudonyms = sorted(location.followed)
     deleted: dict[str, int] = {}
     connection.execute("BEGIN TRANSACTION")
     try:
@@ -242,6 +251,8 @@ def _report(
         table_rows=location.matched_table_rows,
         parquet_rows={relative_to_tenant(home, tenant, path): count for path, count in location.matched_files.items()},
         dry_run=dry_run,
+        subject_ids=len(location.subject_ids),
+        record_values={pii_class: len(values) for pii_class, values in sorted(location.record_values.items())},
     )
 
 

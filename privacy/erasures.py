@@ -24,7 +24,7 @@ _PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ErasureListError(RuntimeError):
-    """Raised when the erasure list cannot be read or holds something other than pseudonyms."""
+    """Raised when the erasure list cannot be read or contains something other than pseudonyms."""
 
 
 def erasure_list_path(home: Path, tenant: str) -> Path:
@@ -33,7 +33,7 @@ def erasure_list_path(home: Path, tenant: str) -> Path:
 
 
 def load_erased(home: Path, tenant: str) -> frozenset[str]:
-    """Return every erased pseudonym of the tenant (empty when nobody was erased)."""
+    """Return every erased pseudonym of the tenant (empty when no subject was erased)."""
     path = erasure_list_path(home, tenant)
     if not path.exists():
         return frozenset()

@@ -1,7 +1,9 @@
 """Export a data subject's rows (GDPR Art. 15 and 20) as JSON.
 
-The rows are the ones an erasure would delete from DuckDB: every row linked
-to the subject (see `privacy.subjects`), grouped by `source.stream`. Values
+The rows are the ones an erasure would delete: every row linked to the
+subject (see `privacy.subjects`), grouped by `source.stream`, from DuckDB under
+`tables` and, under `parquet_history`, the older versions that only the Parquet
+lake still keeps (a row identical to an exported DuckDB row is left out). Values
 stored with `encrypt` are decrypted, because they are the subject's own data.
 Pseudonyms stay as stored: they cannot be reversed, and the subject may use
 them to refer to their rows later.
@@ -24,14 +26,22 @@ from pathlib import Path
 import duckdb
 
 from privacy.audit import append_audit_event
-from privacy.catalog import columns_by_table, open_warehouse, quote_table, read_catalog, require_warehouse
+from privacy.catalog import LOADED_AT, columns_by_table, open_warehouse, quote_table, read_catalog, require_warehouse
 from privacy.keys import load_tenant_keys
 from privacy.policy import Policy
 from privacy.pseudonyms import Pseudonymizer
-from privacy.subjects import DEFAULT_MAX_ROUNDS, Subject, SubjectLocation, locate_subject, sql_subject_predicate
+from privacy.subjects import (
+    DEFAULT_MAX_ROUNDS,
+    Subject,
+    SubjectLocation,
+    locate_subject,
+    sql_subject_predicate,
+    subject_mask,
+)
 
 if t.TYPE_CHECKING:
     from privacy.field_crypto import FieldCipher
+    from targets.warehouse.parquet_store import ParquetKeys
 
 AUDIT_ACTION = "privacy.export"
 EXPORT_FORMAT = "spendlake-subject-export-v1"
@@ -49,6 +59,7 @@ class SubjectExport:
     request_id: str
     searched: str
     rows_by_table: dict[str, int]
+    history_rows_by_table: dict[str, int]
     rounds: int
 
     def to_json(self) -> str:
@@ -65,7 +76,7 @@ def export_subject(
     now: dt.datetime | None = None,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
 ) -> SubjectExport:
-    """Collect every DuckDB row linked to `subject`, with encrypted values decrypted."""
+    """Collect every row linked to `subject` in DuckDB and the older versions in Parquet, with encrypted values decrypted."""
     from privacy.field_crypto import FieldCipher
 
     require_warehouse(home, tenant)
@@ -84,7 +95,9 @@ def export_subject(
                 "to this subject."
             )
             raise ExportError(msg)
-        tables = _subject_rows(connection, location, cipher)
+        encrypted = _encrypted_columns(connection)
+        tables = _subject_rows(connection, location, encrypted, cipher)
+    history = _parquet_history(location, tables, encrypted, keys, cipher)
 
     request_id = uuid.uuid4().hex
     document = {
@@ -96,16 +109,19 @@ def export_subject(
         "linked_pseudonyms": {pii_class: sorted(values) for pii_class, values in sorted(location.pseudonyms.items())},
         "link_rounds": location.rounds,
         "note": (
-            "Rows stored for this person in the warehouse, per source and stream. Values stored encrypted are "
-            "shown decrypted; 64-character hex values are keyed pseudonyms, which cannot be reversed."
+            "Rows stored for this person in the warehouse, per source and stream; 'parquet_history' holds older "
+            "versions of rows kept only in the Parquet lake. Values stored encrypted are shown decrypted; "
+            "64-character hex values are keyed pseudonyms, which cannot be reversed."
         ),
         "tables": tables,
+        "parquet_history": history,
     }
     return SubjectExport(
         document=document,
         request_id=request_id,
         searched=searched,
         rows_by_table={name: len(rows) for name, rows in tables.items()},
+        history_rows_by_table={name: len(rows) for name, rows in history.items()},
         rounds=location.rounds,
     )
 
@@ -118,21 +134,27 @@ def audit_export(home: Path, tenant: str, export: SubjectExport, destination: st
         "searched_pseudonym": export.searched,
         "link_rounds": export.rounds,
         "rows_by_table": export.rows_by_table,
+        "parquet_history_rows_by_table": export.history_rows_by_table,
         "destination": destination,
     }
     append_audit_event(home, tenant, AUDIT_ACTION, details)
 
 
-def _subject_rows(
-    connection: duckdb.DuckDBPyConnection,
-    location: SubjectLocation,
-    cipher: FieldCipher,
-) -> dict[str, list[dict[str, t.Any]]]:
-    encrypted = {
+def _encrypted_columns(connection: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], list[str]]:
+    """Return the columns stored with `encrypt`, per `(source, stream)`."""
+    return {
         key: [column.name for column in columns if column.pii_action == "encrypt"]
         for key, columns in columns_by_table(read_catalog(connection)).items()
     }
-    pseudonyms = sorted(location.all_pseudonyms)
+
+
+def _subject_rows(
+    connection: duckdb.DuckDBPyConnection,
+    location: SubjectLocation,
+    encrypted: dict[tuple[str, str], list[str]],
+    cipher: FieldCipher,
+) -> dict[str, list[dict[str, t.Any]]]:
+    pseudonyms = sorted(location.followed)
 
     tables: dict[str, list[dict[str, t.Any]]] = {}
     for link in location.link_tables:
@@ -147,6 +169,48 @@ def _subject_rows(
         decrypt_columns = encrypted.get((link.source, link.stream), [])
         tables[link.name] = [_decrypted(row, link.source, link.stream, decrypt_columns, cipher) for row in rows]
     return tables
+
+
+def _parquet_history(
+    location: SubjectLocation,
+    tables: dict[str, list[dict[str, t.Any]]],
+    encrypted: dict[tuple[str, str], list[str]],
+    keys: ParquetKeys,
+    cipher: FieldCipher,
+) -> dict[str, list[dict[str, t.Any]]]:
+    """Return the subject's Parquet rows that differ from every exported DuckDB row, per `source.stream`."""
+    import pyarrow as pa
+
+    from targets.warehouse.parquet_store import read_parquet_file
+
+    value_set = pa.array(sorted(location.followed), type=pa.string())
+    seen = {name: {_row_identity(row) for row in rows} for name, rows in tables.items()}
+    history: dict[str, list[dict[str, t.Any]]] = {}
+    for path in sorted(location.matched_files):
+        link = location.file_tables[path]
+        data = read_parquet_file(path, keys)
+        matched = data.filter(subject_mask(data, link.column_names, value_set))
+        decrypt_columns = encrypted.get((link.source, link.stream), [])
+        for row in matched.to_pylist():
+            row = _decrypted(row, link.source, link.stream, decrypt_columns, cipher)
+            identity = _row_identity(row)
+            if identity in seen.setdefault(link.name, set()):
+                continue
+            seen[link.name].add(identity)
+            history.setdefault(link.name, []).append(row)
+    return history
+
+
+def _row_identity(row: t.Mapping[str, t.Any]) -> str:
+    """Return a canonical text of a row's values without its load time, to compare DuckDB and Parquet rows."""
+    values = {name: _comparable(value) for name, value in row.items() if name != LOADED_AT and value is not None}
+    return json.dumps(values, sort_keys=True, ensure_ascii=False, default=_json_value)
+
+
+def _comparable(value: t.Any) -> t.Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC)
+    return value
 
 
 def _decrypted(

@@ -144,8 +144,9 @@ def load_tenant_keys(
     tenant: str,
     *,
     allow_local_master_key: bool | None = None,
+    create: bool = True,
 ) -> TenantKeys:
-    """Load the tenant's keys, creating the keyring on first use.
+    """Load the tenant's keys, creating the keyring on first use unless `create` is false.
 
     A new keyring's KEK comes from the provider the environment selects
     (`privacy.master_keys.select_provider`). Generating the local master-key
@@ -160,6 +161,12 @@ def load_tenant_keys(
     with keys_folder_lock(home) as folder:
         path = keyring_path(home, tenant)
         if not path.exists():
+            if not create:
+                msg = (
+                    f"Tenant {tenant!r} has no keyring at {path}: it was never created here, was destroyed, or "
+                    "the spendlake home is wrong. Restore the keyring or check --home and SPENDLAKE_HOME."
+                )
+                raise KeyringError(msg)
             _create_keyring(folder, path, tenant, allow_local=allow_local_master_key)
         keyring = _unlock(path, tenant)
 

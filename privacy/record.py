@@ -33,7 +33,7 @@ _ACTION_TEXT = {
     "encrypt": "encrypted (AES-256-GCM), reversible by key holders",
     "truncate_ip": "IP address truncated",
     "generalize": "generalised (year or postcode area)",
-    "redact": "personal values inside the text redacted",
+    "redact": "e-mail addresses, phone numbers, IP addresses and card numbers inside the text replaced (names are not detected)",
 }
 
 

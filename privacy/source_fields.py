@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from importlib import metadata, resources
-from importlib.abc import Traversable
+
+from privacy.declarations import load_source_declaration
 
 #: Sources whose taps add streams from their config: a stream with this name prefix may exist
 #: although the declaration lacks it (GA4 custom reports are read as `custom_<name>`).
@@ -40,35 +40,17 @@ class DeclaredSource:
 @functools.cache
 def declared_source(source: str) -> DeclaredSource | None:
     """Return the declaration of `source` when it is a built-in tap or an installed plugin, else None."""
-    if not _SOURCE_NAME.match(source) or source == "engine":
+    if not _SOURCE_NAME.match(source):
         return None
-    resource = _builtin_declaration(source) or _plugin_declaration(source)
-    if resource is None:
+    declaration = load_source_declaration(source)
+    if declaration is None:
         return None
 
     # Imported here: the taps import this package for the PII classes.
-    from taps.engine.declaration import load_declaration
     from taps.engine.fields import stream_schema
 
-    spec = load_declaration(resource)
     streams = {
         stream.name: {name: prop.get("x-pii", "none") for name, prop in stream_schema(stream)["properties"].items()}
-        for stream in spec.streams
+        for stream in declaration.spec.streams
     }
     return DeclaredSource(name=source, streams=streams)
-
-
-def _builtin_declaration(source: str) -> Traversable | None:
-    try:
-        resource = resources.files(f"taps.{source}").joinpath(f"{source}.yaml")
-    except ModuleNotFoundError:
-        return None
-    return resource if resource.is_file() else None
-
-
-def _plugin_declaration(source: str) -> Traversable | None:
-    for entry_point in metadata.entry_points(group="spendlake.sources", name=source):
-        resource = resources.files(entry_point.value).joinpath("source.yaml")
-        if resource.is_file():
-            return resource
-    return None

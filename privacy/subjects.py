@@ -5,13 +5,17 @@ column stores the pseudonym itself, and an `encrypt` column stores a token whose
 blind index is the same pseudonym. Only columns of class email, phone or
 identifier are searched ("link columns").
 
-One row can tie a subject to more pseudonyms: a customer row found by e-mail
-also contains the customer id and phone, and the charges of that customer id
-contain billing e-mails. So the search repeats with every pseudonym found in matched
-rows until no new one appears (a fixed point), up to a round limit that keeps
-one shared value (a card used by a whole family, say) from pulling in ever
-more people. Both stores are searched because the Parquet files keep older
-versions of rows, such as a customer's previous e-mail.
+Links are followed only through subject ids: identifier values that are the
+primary key of a row in a table keyed by an identifier column (a customer id in
+`stripe.customers`, say). The search starts with the rows carrying the searched
+pseudonym, takes the subject ids among their identifier values, adds the rows
+carrying those ids, and repeats until no new id appears (a fixed point), up to
+a round limit. Card fingerprints, payment method ids and the e-mails and phones
+found in linked rows are never followed, because a family may share a card or
+an e-mail, and following them would reach other people. The e-mails and phones
+of the subject's own records (the rows keyed by a followed subject id) are
+collected for the erasure list but not searched. Both stores are searched
+because the Parquet files keep older versions of rows.
 """
 
 from __future__ import annotations
@@ -88,10 +92,19 @@ class LinkTable:
 
 @dataclass
 class SubjectLocation:
-    """The matched rows of a subject per table and per Parquet file, and every linked pseudonym."""
+    """The matched rows of a subject per table and per Parquet file, and the pseudonyms found.
+
+    `followed` holds the pseudonyms rows are matched by: the searched one and
+    the subject ids reached from it. `pseudonyms` adds, by class, the e-mails
+    and phones of the subject's own records, which go on the erasure list
+    without being searched.
+    """
 
     searched: str
     pseudonyms: dict[str, set[str]]
+    followed: frozenset[str]
+    subject_ids: frozenset[str]
+    record_values: dict[str, set[str]]
     rounds: int
     converged: bool
     table_rows: dict[str, int]
@@ -101,7 +114,7 @@ class SubjectLocation:
 
     @property
     def all_pseudonyms(self) -> frozenset[str]:
-        """Return every pseudonym found, of all classes."""
+        """Return every pseudonym found, of all classes (what the erasure list receives)."""
         return frozenset(value for values in self.pseudonyms.values() for value in values)
 
     @property
@@ -171,6 +184,28 @@ def sql_subject_predicate(column_names: Iterable[str]) -> str:
     return " OR ".join(terms) if terms else "false"
 
 
+def subject_id_columns(connection: duckdb.DuckDBPyConnection, tables: list[LinkTable]) -> dict[str, str]:
+    """Return, per `source.stream`, the primary-key column of the tables keyed by a single identifier column.
+
+    The values of these columns are the subject ids: the only values links are followed through.
+    """
+    rows = connection.execute(
+        "SELECT schema_name, table_name, constraint_column_names FROM duckdb_constraints() "
+        "WHERE database_name = current_database() AND constraint_type = 'PRIMARY KEY'"
+    ).fetchall()
+    primary_keys = {f"{source}.{stream}": [str(name) for name in names] for source, stream, names in rows}
+
+    columns = {}
+    for link in tables:
+        key = primary_keys.get(link.name, [])
+        if len(key) != 1:
+            continue
+        column = next((item for item in link.columns if item.name.lower() == key[0].lower()), None)
+        if column is not None and column.pii_class == "identifier":
+            columns[link.name] = column.name
+    return columns
+
+
 def locate_subject(
     connection: duckdb.DuckDBPyConnection,
     home: Path,
@@ -181,7 +216,7 @@ def locate_subject(
     *,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
 ) -> SubjectLocation:
-    """Find every row linked to the subject whose `pii_class` pseudonym is `pseudonym`.
+    """Find every row linked to the subject whose `pii_class` pseudonym is `pseudonym`, through subject ids only.
 
     The link columns of each DuckDB table and each Parquet file are read once,
     then matched in memory round by round.
@@ -191,23 +226,31 @@ def locate_subject(
         raise SubjectSearchError(msg)
 
     tables = link_tables(connection)
+    id_columns = subject_id_columns(connection, tables)
     # NOTE: the link columns of every table and Parquet file are held in memory at once, which suits
     # tenants of marketing size; a lake far larger would need a per-file pass for each round.
     snapshots = _table_snapshots(connection, tables) + _parquet_snapshots(home, tenant, keys, tables)
-    found: dict[str, set[str]] = {pii_class: {pseudonym}}
+    known_ids = _known_subject_ids(snapshots, id_columns)
+    followed = {pseudonym}
 
     rounds, converged = 0, False
     while rounds < max_rounds:
         rounds += 1
-        value_set = _value_set(found)
-        new = _collect_linked(snapshots, value_set, found)
+        new = _linked_subject_ids(snapshots, _as_value_set(followed), known_ids) - followed
         if not new:
             converged = True
             break
-        for linked_class, values in new.items():
-            found.setdefault(linked_class, set()).update(values)
+        followed |= new
 
-    value_set = _value_set(found)
+    subject_ids = frozenset(followed & known_ids)
+    record_values = _record_values(snapshots, id_columns, subject_ids)
+    found: dict[str, set[str]] = {pii_class: {pseudonym}}
+    if subject_ids:
+        found.setdefault("identifier", set()).update(subject_ids)
+    for record_class, values in record_values.items():
+        found.setdefault(record_class, set()).update(values)
+
+    value_set = _as_value_set(followed)
     table_rows: dict[str, int] = {}
     parquet_rows: dict[Path, int] = {}
     file_tables: dict[Path, LinkTable] = {}
@@ -222,6 +265,9 @@ def locate_subject(
     return SubjectLocation(
         searched=pseudonym,
         pseudonyms=found,
+        followed=frozenset(followed),
+        subject_ids=subject_ids,
+        record_values=record_values,
         rounds=rounds,
         converged=converged,
         table_rows=table_rows,
@@ -272,26 +318,49 @@ def _read_link_columns(path: Path, crypto: t.Any, link: LinkTable) -> pa.Table:
         parquet_file.close()
 
 
-def _value_set(found: dict[str, set[str]]) -> pa.Array:
-    return pa.array(sorted({value for values in found.values() for value in values}), type=pa.string())
+def _as_value_set(values: Iterable[str]) -> pa.Array:
+    return pa.array(sorted(values), type=pa.string())
 
 
-def _collect_linked(snapshots: list[_Snapshot], value_set: pa.Array, found: dict[str, set[str]]) -> dict[str, set[str]]:
-    """Return the pseudonyms in matched rows that are not in `found` yet, by class."""
-    new: dict[str, set[str]] = {}
+def _known_subject_ids(snapshots: list[_Snapshot], id_columns: dict[str, str]) -> set[str]:
+    """Return every stored primary-key value of the identifier-keyed tables, in DuckDB and in Parquet."""
+    known: set[str] = set()
+    for snapshot in snapshots:
+        column = id_columns.get(snapshot.link.name)
+        if column is not None and column in snapshot.data.column_names:
+            known |= _pseudonyms_in(snapshot.data.column(column))
+    return known
+
+
+def _linked_subject_ids(snapshots: list[_Snapshot], value_set: pa.Array, known_ids: set[str]) -> set[str]:
+    """Return the subject ids among the identifier values of the rows that carry a pseudonym of `value_set`."""
+    linked: set[str] = set()
     for snapshot in snapshots:
         mask = subject_mask(snapshot.data, snapshot.link.column_names, value_set)
         if not _count_true(mask):
             continue
         matched = snapshot.data.filter(mask)
         for column in snapshot.link.columns:
-            if column.name not in matched.column_names:
-                continue
-            pii_class = t.cast(str, column.pii_class)
-            for value in _pseudonyms_in(matched.column(column.name)):
-                if value not in found.get(pii_class, ()):
-                    new.setdefault(pii_class, set()).add(value)
-    return new
+            if column.pii_class == "identifier" and column.name in matched.column_names:
+                linked |= _pseudonyms_in(matched.column(column.name)) & known_ids
+    return linked
+
+
+def _record_values(snapshots: list[_Snapshot], id_columns: dict[str, str], subject_ids: frozenset[str]) -> dict[str, set[str]]:
+    """Return the e-mail and phone pseudonyms of the rows whose primary key is one of `subject_ids`, by class."""
+    values: dict[str, set[str]] = {}
+    if not subject_ids:
+        return values
+    id_set = _as_value_set(subject_ids)
+    for snapshot in snapshots:
+        column = id_columns.get(snapshot.link.name)
+        if column is None or column not in snapshot.data.column_names:
+            continue
+        records = snapshot.data.filter(subject_mask(snapshot.data, [column], id_set))
+        for link_column in snapshot.link.columns:
+            if link_column.pii_class in ("email", "phone") and link_column.name in records.column_names:
+                values.setdefault(link_column.pii_class, set()).update(_pseudonyms_in(records.column(link_column.name)))
+    return {pii_class: found for pii_class, found in values.items() if found}
 
 
 def _pseudonyms_in(values: pa.ChunkedArray) -> set[str]:

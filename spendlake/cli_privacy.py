@@ -203,7 +203,7 @@ def audit() -> None:
 @_tenant_option
 @_home_option
 def audit_verify(tenant: str, home: Path | None) -> None:
-    """Check the audit log's hash chain; exit with 1 at the first broken line."""
+    """Check the audit log's hash chain and signed head; exit with 1 when broken or not fully checkable."""
     from privacy.audit import append_audit_event, verify_audit_log
 
     with _clear_errors():
@@ -214,6 +214,9 @@ def audit_verify(tenant: str, home: Path | None) -> None:
     if not result.intact:
         click.echo(f"Audit log {result.path}: broken at line {result.broken_at_line}: {result.reason}.", err=True)
         click.echo(f"The {result.events} events before that line are intact. Restore the log from backup.", err=True)
+        sys.exit(1)
+    if result.warning:
+        click.echo(f"Audit log {result.path}: {result.events} events, hash chain intact, but {result.warning}. NOT OK", err=True)
         sys.exit(1)
 
     click.echo(f"Audit log {result.path}: {result.events} events, hash chain intact. OK")
@@ -304,6 +307,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from privacy.field_crypto import FieldDecryptionError
     from privacy.key_errors import KeyringError
     from privacy.parquet_rewrite import ParquetRewriteError
+    from privacy.private_output import PrivateOutputError
     from privacy.policy import PolicyError
     from privacy.retention import RetentionError
     from privacy.subjects import SubjectSearchError
@@ -321,6 +325,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
         InvalidTenantError,
         KeyringError,
         ParquetRewriteError,
+        PrivateOutputError,
         PolicyError,
         RekeyError,
         RetentionError,
@@ -339,6 +344,7 @@ def _print_erasure(report: ErasureReport) -> None:
         f"{verb} the subject (request {report.request_id}): {_count(total, 'pseudonym')} ({classes}), "
         f"links followed in {_count(report.rounds, 'round')}."
     )
+    _print_subject_links(report)
     if not report.table_rows and not report.parquet_rows:
         click.echo("  No stored row matches." if report.dry_run else "  No stored row matched.")
     for table, count in sorted(report.table_rows.items()):
@@ -356,6 +362,17 @@ def _print_erasure(report: ErasureReport) -> None:
     if report.database_rekeyed:
         click.echo("  The DuckDB database was copied under a new key, so the deleted rows are gone from its file.")
     click.echo(f"  Erasure list: {_count(report.new_erasures, 'new pseudonym')} (mapper-pii drops them from later loads).")
+
+
+def _print_subject_links(report: ErasureReport) -> None:
+    """Print how many subject ids were followed, and warn when their records hold several e-mails or phones."""
+    records = ", ".join(f"{pii_class} {count}" for pii_class, count in report.record_values.items()) or "none"
+    click.echo(f"  Subject ids followed: {report.subject_ids}; distinct values in their records: {records}.")
+    if any(count > 1 for count in report.record_values.values()):
+        click.echo(
+            "  Check: the subject ids lead to records with more than one e-mail or phone; make sure they all "
+            "belong to this person (run with --dry-run first)."
+        )
 
 
 def _count(number: int, noun: str) -> str:

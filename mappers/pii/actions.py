@@ -17,6 +17,7 @@ import typing as t
 
 import msgspec
 
+from mappers.pii.errors import MappingError
 from privacy.field_crypto import FIELD_TOKEN_PATTERN, FieldCipher
 from privacy.pseudonyms import Pseudonymizer
 from privacy.redaction import redact_text
@@ -103,9 +104,20 @@ class Transforms:
 
     def _encrypt(self, source: str, stream: str, field: str, pii_class: str) -> Transform:
         cipher = self.cipher()
+        # The blind index hashes the value's text, so in an erasure class it must be text or a number
+        # for an erasure request to match it; the text of an object or true/false never matches.
+        indexed = pii_class in ERASURE_CLASSES
 
         def transform(raw: msgspec.Raw) -> str | None:
-            token = cipher.encrypt(source, stream, field, pii_class, _decode(raw))
+            value = _decode(raw)
+            if indexed and isinstance(value, (bool, dict, list)):
+                msg = (
+                    f"Stream {stream!r}: the value of encrypt field {field!r} (class {pii_class}) is not text or a "
+                    "number, so its blind index could never match an erasure request. Nothing of the record "
+                    "was written; fix the field's type in the tap."
+                )
+                raise MappingError(msg)
+            token = cipher.encrypt(source, stream, field, pii_class, value)
             if token is not None and not FIELD_TOKEN_PATTERN.fullmatch(token):
                 msg = f"Field {field!r}: the encrypt action produced a value that is not a field token; nothing was written."
                 raise ActionOutputError(msg)

@@ -4,9 +4,10 @@ Each stream gets a msgspec Struct type built from its SCHEMA, with one field
 per schema property. A field holds the raw JSON text of its value
 (`msgspec.Raw`), except hmac fields, which msgspec decodes to text or an
 integer. A RECORD line is decoded into the Struct in one call. Kept values
-stay the bytes they arrived in, transformed fields are replaced, and dropped
-fields are unset, which msgspec leaves out when it encodes the message back
-in one call.
+stay the bytes they arrived in, except that kept objects which declare
+sub-fields lose the undeclared ones. Transformed fields are replaced, and
+dropped fields are unset, which msgspec leaves out when it encodes the message
+back in one call.
 
 Lines that are not RECORD messages, and RECORD lines the stream's Struct
 cannot read (a field missing from the SCHEMA, a lone UTF-16 surrogate, an odd
@@ -15,6 +16,7 @@ cannot read (a field missing from the SCHEMA, a lone UTF-16 surrogate, an odd
 
 from __future__ import annotations
 
+import decimal
 import itertools
 import re
 import sys
@@ -26,7 +28,9 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from mappers.pii.actions import DROP, ENCRYPT, ERASURE_CLASSES, HMAC, KEEP, Transforms
-from mappers.pii.plan import MappingError, StreamPlan
+from mappers.pii.errors import MappingError
+from mappers.pii.nested import pruner
+from mappers.pii.plan import StreamPlan
 from spendlake.singer_io import SafeMsgSpecReader
 
 #: Bytes read from the input at a time; a read returns early with what a pipe holds.
@@ -54,7 +58,7 @@ _encode_into = _encoder.encode_into
 _values_encoder = msgspec.json.Encoder(decimal_format="number")
 
 
-#: hmac fields are decoded by msgspec (their text is hashed); a value of another type goes the slow path.
+#: hmac fields are decoded by msgspec (their text is hashed); a value of another type goes the slow path, which rejects it.
 _PSEUDONYMISED_INPUT = str | int | None
 
 
@@ -62,9 +66,32 @@ def _decoded_type(action: str) -> t.Any:
     return _PSEUDONYMISED_INPUT if action == HMAC else msgspec.Raw
 
 
-def _hashed_input(value: t.Any) -> t.Any:
-    """Return a value as the fast path decodes it for hmac: text, an integer, None, or else its text."""
-    return value if value is None or type(value) in (str, int) else str(value)
+def _hashed_input(value: t.Any, stream: str, field: str) -> t.Any:
+    """Return a value the slow path decoded for hmac; raise unless it is text, an integer or None.
+
+    A pseudonym of another type's text could never match an erasure request, which
+    is made from text or identifiers.
+    """
+    if value is None or type(value) in (str, int):
+        return value
+    msg = (
+        f"Stream {stream!r}: the value of hmac field {field!r} is {_json_kind(value)}, but hmac takes only text or "
+        "whole numbers (identifiers). Nothing of the record was written; fix the field's type in the tap, "
+        "or encrypt or drop the field in the policy."
+    )
+    raise MappingError(msg)
+
+
+def _json_kind(value: t.Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, dict):
+        return "a JSON object"
+    if isinstance(value, list):
+        return "a JSON array"
+    if isinstance(value, (float, decimal.Decimal)):
+        return "a number with a fraction or exponent"
+    return f"a {type(value).__name__}"
 
 
 class StreamCodec:
@@ -118,6 +145,13 @@ class StreamCodec:
             for name, field in plan.fields.items()
             if field.action not in (KEEP, DROP, HMAC)
         )
+        # Kept objects and arrays of objects that declare sub-fields are decoded to drop the others.
+        pruners = tuple(
+            (attribute_of[name], pruner(field.shape, plan.stream, name, plan.dropped_subfields))
+            for name, field in plan.fields.items()
+            if field.action == KEEP and field.shape is not None
+        )
+        self._value_transforms = self._transforms + pruners
         self._decoded_names = frozenset(name for name, field in plan.fields.items() if field.action == HMAC)
         self._dropped = attributes_with(DROP)
         self._pseudonyms = attributes_with(HMAC)
@@ -150,7 +184,7 @@ class StreamCodec:
             if value is not UNSET and value is not None:
                 pseudonym = cache.get(value)
                 setattr(record, attribute, pseudonym if pseudonym is not None else compute(value))
-        for attribute, transform in self._transforms:
+        for attribute, transform in self._value_transforms:
             raw = getattr(record, attribute)
             if raw is not UNSET:
                 setattr(record, attribute, transform(raw))
@@ -208,7 +242,9 @@ class StreamCodec:
         self.plan.unknown_fields.update(unknown)
         return self.record_type(
             **{
-                self.attribute_of[name]: _hashed_input(value) if name in self._decoded_names else msgspec.Raw(_values_encoder.encode(value))
+                self.attribute_of[name]: _hashed_input(value, self.plan.stream, name)
+                if name in self._decoded_names
+                else msgspec.Raw(_values_encoder.encode(value))
                 for name, value in values.items()
                 if name in self.attribute_of
             }

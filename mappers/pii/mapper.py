@@ -19,6 +19,7 @@ from mappers.pii.actions import Transforms
 from mappers.pii.fast_path import FastRecordReader, OutputBuffer, StreamCodec
 from mappers.pii.plan import MappingError, NameClassifier, StreamPlan, build_plan
 from mappers.pii.settings import SettingsError, resolve_settings
+from mappers.pii.state_check import check_state
 from privacy.field_crypto import FieldCipher
 from privacy.keys import TenantKeys
 from privacy.pseudonyms import Pseudonymizer
@@ -98,6 +99,7 @@ class PIIMapper(InlineMapper):
         self._plans: dict[str, StreamPlan] = {}
         self._codecs: dict[str, StreamCodec] = {}
         self._matched_rules: set[str] = set()
+        self._free_form_warned: set[str] = set()
         self.output = OutputBuffer()
         self._log_start()
 
@@ -195,24 +197,10 @@ class PIIMapper(InlineMapper):
     # STATE and the other messages
 
     def map_state_message(self, message_dict: dict[str, t.Any]) -> t.Iterable[singer.Message]:
-        """Pass STATE through once no bookmark is on a field the policy does not keep."""
+        """Pass STATE through once no bookmark, partition context or progress marker may hold personal data."""
         value = message_dict["value"]
-        self._check_bookmarks(value)
+        check_state(value, self._plans, self._policy.phone_region)
         yield singer.StateMessage(value=value)
-
-    def _check_bookmarks(self, state: t.Any) -> None:
-        """Raise when a bookmark's value may be personal data: STATE is stored in clear."""
-        bookmarks = state.get("bookmarks") if isinstance(state, dict) else None
-        for stream, bookmark in (bookmarks or {}).items():
-            key = bookmark.get("replication_key") if isinstance(bookmark, dict) else None
-            plan = self._plans.get(stream)
-            if key is None or plan is None or key in plan.kept:
-                continue
-            msg = (
-                f"Stream {stream!r}: the bookmark is on field {key!r}, which the policy does not keep, so its "
-                "value would be stored in clear in the pipeline state. Bookmark on a field classed none."
-            )
-            raise MappingError(msg)
 
     def map_activate_version_message(self, message_dict: dict[str, t.Any]) -> t.Iterable[singer.Message]:
         """Pass ACTIVATE_VERSION through unchanged."""
@@ -263,6 +251,14 @@ class PIIMapper(InlineMapper):
                 self._policy.unclassified,
                 ", ".join(f"{name} ({plan.fields[name].action})" for name in sorted(plan.unclassified)),
             )
+        if plan.free_form and plan.stream not in self._free_form_warned:
+            self._free_form_warned.add(plan.stream)
+            self.logger.warning(
+                "Stream %s: kept object field(s) without declared properties pass whole, so sub-fields are not "
+                "checked: %s. Declare their properties in the tap to keep only those.",
+                plan.stream,
+                ", ".join(plan.free_form),
+            )
 
     def _log_drops(self) -> None:
         for stream, codec in self._codecs.items():
@@ -270,6 +266,9 @@ class PIIMapper(InlineMapper):
             if plan.unknown_fields:
                 counts = ", ".join(f"{name} ({count})" for name, count in sorted(plan.unknown_fields.items()))
                 self.logger.warning("Stream %s: dropped field(s) missing from the SCHEMA: %s", stream, counts)
+            if plan.dropped_subfields:
+                counts = ", ".join(f"{name} ({count})" for name, count in sorted(plan.dropped_subfields.items()))
+                self.logger.warning("Stream %s: dropped sub-field value(s) missing from the SCHEMA, per field: %s", stream, counts)
             if codec.erased_records:
                 self.logger.info("Stream %s: dropped %d record(s) of erased data subjects", stream, codec.erased_records)
 

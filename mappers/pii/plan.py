@@ -6,23 +6,27 @@ before any record of the stream is read: an unknown class, an action the class
 does not allow, a policy rule naming a field the stream lacks, a kept object
 with personal sub-fields, and a key property the action would drop or make
 non-unique.
+
+A kept object or array of objects that declares sub-fields gets a shape, and
+its values are pruned to the declared sub-fields (`mappers.pii.nested`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
 
 from mappers.pii.actions import DROP, ENCRYPT, HMAC, KEEP, REDACT, output_schema
+from mappers.pii.errors import MappingError
+from mappers.pii.nested import Shape, free_form_paths, json_types, value_shape
 from privacy.policy import PII_CLASSES, Policy, action_problem
+
+__all__ = ["FieldPlan", "MappingError", "NameClassifier", "StreamPlan", "build_plan"]
 
 #: Actions after which a key property could no longer identify its row.
 _KEY_BREAKING_ACTIONS = frozenset({DROP, ENCRYPT, "truncate_ip", "generalize", REDACT})
-
-
-class MappingError(RuntimeError):
-    """Raised when a stream cannot be mapped safely; the run must stop."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class FieldPlan:
     action: str
     pii_class: str | None
     detected: bool = False
+    #: For a kept object or array of objects, the declared sub-fields its values are pruned to.
+    shape: Shape | None = None
 
 
 @dataclass
@@ -45,7 +51,11 @@ class StreamPlan:
     output_schema: dict[str, t.Any]
     key_properties: list[str]
     unclassified: frozenset[str] = frozenset()
+    #: Kept objects that declare no sub-fields, so pass whole, as paths such as `meta` or `items[].extra`.
+    free_form: tuple[str, ...] = ()
     unknown_fields: Counter[str] = field(default_factory=Counter)
+    #: Undeclared sub-field values dropped from kept objects, per top-level field.
+    dropped_subfields: Counter[str] = field(default_factory=Counter)
 
     @property
     def kept(self) -> tuple[str, ...]:
@@ -86,16 +96,19 @@ def build_plan(
 
     fields: dict[str, FieldPlan] = {}
     unclassified: set[str] = set()
+    free_form: list[str] = []
     output_properties: dict[str, t.Any] = {}
     for name, prop in properties.items():
         plan = _decide(source, stream, name, prop, policy, classify_name)
         if plan.pii_class is None or plan.detected:
             unclassified.add(name)
+        if plan.action == KEEP:
+            _check_nested(stream, name, prop)
+            plan = dataclasses.replace(plan, shape=value_shape(prop))
+            free_form.extend(free_form_paths(prop, name))
         fields[name] = plan
         if plan.action == DROP:
             continue
-        if plan.action == KEEP:
-            _check_nested(stream, name, prop)
         output_properties[name] = _emitted_schema(plan, prop if isinstance(prop, dict) else {})
 
     _check_keys(stream, key_properties, fields)
@@ -110,6 +123,7 @@ def build_plan(
         output_schema=output_schema_,
         key_properties=list(key_properties),
         unclassified=frozenset(unclassified),
+        free_form=tuple(free_form),
     )
 
 
@@ -170,7 +184,7 @@ def _decide_unclassified(
     if pii_class is not None:
         action = policy.action_for(source, stream, name, pii_class)
     else:
-        types = _json_types(prop)
+        types = json_types(prop)
         if types & {"object", "array"}:
             # NOTE: nested values without a class are not inspected, so they are dropped.
             return FieldPlan(name, DROP, None)
@@ -187,27 +201,13 @@ def _check_action(stream: str, name: str, pii_class: str, action: str, prop: t.A
     if problem:
         msg = f"Stream {stream!r}: field {name!r} (class {pii_class}) cannot be mapped under the policy {policy.origin}: {problem}."
         raise MappingError(msg)
-    types = _json_types(prop)
+    types = json_types(prop)
     if action == HMAC and types and types <= {"object", "array", "null"}:
         msg = (
             f"Stream {stream!r}: field {name!r} is an object or array, which hmac cannot pseudonymise as one value; "
             "encrypt or drop it, or declare its scalar parts as fields of their own."
         )
         raise MappingError(msg)
-
-
-def _json_types(prop: t.Any) -> set[str]:
-    if not isinstance(prop, dict):
-        return set()
-    declared = prop.get("type")
-    if isinstance(declared, str):
-        return {declared}
-    if isinstance(declared, list):
-        return {str(item) for item in declared}
-    types: set[str] = set()
-    for member in prop.get("anyOf") or prop.get("oneOf") or ():
-        types |= _json_types(member)
-    return types
 
 
 def _emitted_schema(plan: FieldPlan, prop: dict[str, t.Any]) -> dict[str, t.Any]:

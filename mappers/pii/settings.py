@@ -6,12 +6,14 @@ found is reported at once.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from privacy.declarations import installed_source_names
 from privacy.erasures import ErasureListError, load_erased
 from privacy.keys import KeyringError, TenantKeys, load_tenant_keys
 from privacy.policy import Policy, PolicyError, load_policy
@@ -74,6 +76,8 @@ def resolve_settings(config: t.Mapping[str, t.Any], working_dir: Path) -> Mapper
             f"The policy {policy.origin} has stream rules, so set source to the source name of the input "
             f"(under Meltano, {LOAD_SCHEMA_ENV} holds it)."
         )
+    if policy is not None and source:
+        problems.extend(unknown_source_problems(policy, source))
     if problems:
         raise SettingsError(problems)
 
@@ -84,6 +88,28 @@ def resolve_settings(config: t.Mapping[str, t.Any], working_dir: Path) -> Mapper
     except (KeyringError, ErasureListError) as error:
         raise SettingsError([str(error)]) from None
     return MapperSettings(tenant, source, home, t.cast("Policy", policy), keys, erased, warnings)
+
+
+def unknown_source_problems(policy: Policy, source: str) -> list[str]:
+    """Return a problem for each stream or retention rule whose source is neither installed nor this run's source.
+
+    Such a rule would never apply, so a misspelled source name would leave its
+    stream mapped by the defaults, or its rows kept without a retention limit.
+    """
+    known = sorted({*installed_source_names(), source})
+    places = [(f"streams.{key}", rules.source) for key, rules in policy.streams.items()]
+    places += [(f"retention.streams.{key}", key.split(".", 1)[0]) for key in policy.retention_streams]
+    return [
+        f"{policy.origin}: {place}: unknown source {rule_source!r}{_suggest(rule_source, known)}; it is neither an "
+        f"installed source nor this run's source, so the rule would never apply. Known sources: {', '.join(known)}."
+        for place, rule_source in places
+        if rule_source not in known
+    ]
+
+
+def _suggest(value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _policy_file(config: t.Mapping[str, t.Any], working_dir: Path, tenant: str) -> tuple[Path | None, tuple[str, ...]]:

@@ -71,7 +71,8 @@ def connect_warehouse(home: str | os.PathLike[str], tenant: str, read_only: bool
         msg = f"Tenant {tenant!r} has no warehouse yet ({path}); run a load with target-warehouse first."
         raise WarehouseNotFoundError(msg)
 
-    keys = load_tenant_keys(home, tenant)
+    # A reader must never create keys: new keys could not open the existing data anyway.
+    keys = load_tenant_keys(home, tenant, create=not read_only)
     return open_tenant_warehouse(home, tenant, keys, read_only=read_only)
 
 

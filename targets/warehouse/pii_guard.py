@@ -50,17 +50,35 @@ def check_pii_mapped(stream: str, schema: dict[str, t.Any], tenant: str, key_id:
         raise UnmappedPersonalDataError(msg)
 
 
-#: Full-match patterns of the values each transforming action emits; anything else is raw input.
+#: Actions mapper-pii writes into `x-pii-applied`; any other mark comes from something else.
+KNOWN_ACTIONS = frozenset({"keep", "drop", "hmac", "encrypt", "truncate_ip", "generalize", "redact"})
+
+#: Full-match patterns of the text each transforming action emits; anything else is raw input.
 _VALUE_PATTERNS = {
     "hmac": r"^[0-9a-f]{64}$",
     "encrypt": FIELD_TOKEN_PATTERN.pattern,
+    # IPv4 /24 or IPv6 /48 network addresses: the host part is zero.
+    "truncate_ip": r"^(\d{1,3}\.\d{1,3}\.\d{1,3}\.0|[0-9a-f]{1,4}(:[0-9a-f]{1,4}){0,2}::|::)$",
+    # The outward part of a postcode; a generalised date of birth is an integer column.
+    "generalize": r"^[A-Za-z0-9]{1,4}$",
+}
+#: Patterns that must not occur inside the text of an action's output.
+_FORBIDDEN_PATTERNS = {
+    # NOTE: only e-mail addresses are checked here; a forged mark on text with phone numbers passes.
+    "redact": r"[^\s@\[\]]+@[^\s@\[\]]+\.[A-Za-z]{2,}",
 }
 
 
 def check_schema_actions(stream: str, schema: dict[str, t.Any]) -> None:
-    """Raise when the schema keeps a field that the mapper's own marks say must not be stored."""
+    """Raise when the schema keeps a field that the mapper's own marks exclude from storage."""
     for name, prop in schema.get("properties", {}).items():
         action = (prop or {}).get(APPLIED_KEY)
+        if action not in KNOWN_ACTIONS:
+            msg = (
+                f"Stream {stream!r}: field {name!r} carries the unknown mark {APPLIED_KEY}={action!r}; "
+                f"mapper-pii writes one of: {', '.join(sorted(KNOWN_ACTIONS))}. Use mapper-pii in front of this target."
+            )
+            raise UnmappedPersonalDataError(msg)
         if action == "drop":
             msg = (
                 f"Stream {stream!r}: field {name!r} is marked {APPLIED_KEY}=drop but is still in the SCHEMA, "
@@ -76,27 +94,34 @@ def check_schema_actions(stream: str, schema: dict[str, t.Any]) -> None:
 
 
 def check_mapped_values(layout: StreamLayout, table: pa.Table) -> None:
-    """Raise unless every hmac or encrypt column of the batch holds only pseudonyms or field tokens.
+    """Raise unless every transformed text column of the batch has the form its action emits.
 
-    A value of any other form is a raw value that slipped past the mapper; the
-    batch is rejected before anything is written.
+    A pseudonym column must contain only pseudonyms, an encrypted column only
+    field tokens, and so on. A value of any other form is a raw value that
+    slipped past the mapper, so the batch is rejected before anything is written.
     """
     for column in layout.columns:
-        pattern = _VALUE_PATTERNS.get(column.pii_action or "")
-        if pattern is None:
+        action = column.pii_action or ""
+        if column.type.kind != "string" or action not in _VALUE_PATTERNS.keys() | _FORBIDDEN_PATTERNS.keys():
             continue
         values = table.column(column.name)
         if values.null_count == len(values):
             continue
 
-        matches = pc.match_substring_regex(values, pattern)
-        bad = pc.invert(pc.fill_null(matches, True))
+        if action in _VALUE_PATTERNS:
+            bad = pc.invert(pc.fill_null(pc.match_substring_regex(values, _VALUE_PATTERNS[action]), True))
+        else:
+            bad = pc.fill_null(pc.match_substring_regex(values, _FORBIDDEN_PATTERNS[action]), False)
         if pc.any(bad).as_py():
-            first = pc.index(bad, True).as_py()
-            count = pc.sum(bad).as_py()
-            msg = (
-                f"Stream {layout.stream!r}, field {column.name!r}: {count} value(s) of the batch (first at "
-                f"row {first}) are not {column.pii_action} output although the SCHEMA marks the field "
-                f"{APPLIED_KEY}={column.pii_action}. Nothing of this batch was written; check the mapper."
-            )
-            raise UnmappedPersonalDataError(msg)
+            _raise_unmapped_values(layout.stream, column.name, action, bad)
+
+
+def _raise_unmapped_values(stream: str, name: str, action: str, bad: t.Any) -> None:
+    first = pc.index(bad, True).as_py()
+    count = pc.sum(bad).as_py()
+    msg = (
+        f"Stream {stream!r}, field {name!r}: {count} value(s) of the batch (first at row {first}) are not "
+        f"{action} output although the SCHEMA marks the field {APPLIED_KEY}={action}. Nothing of this batch "
+        "was written; check the mapper."
+    )
+    raise UnmappedPersonalDataError(msg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from spendlake.cli import main
@@ -97,3 +98,16 @@ def test_invalid_tenant_rejected(spendlake_env: Path) -> None:
 
     assert result.exit_code == 1
     assert "Invalid tenant id" in result.output
+
+
+def test_query_never_creates_keyring(tmp_path: Path) -> None:
+    from spendlake.query import QueryError, run_query
+
+    warehouse = tmp_path / "warehouse" / "gone"
+    warehouse.mkdir(parents=True)
+    (warehouse / "warehouse.duckdb").write_bytes(b"restored copy of a destroyed tenant")
+
+    with pytest.raises(QueryError, match="Tenant 'gone' has no keyring"):
+        run_query(tmp_path, "gone", "select 1")
+
+    assert not (tmp_path / "keys" / "gone.json").exists()

@@ -12,6 +12,7 @@ from singer_sdk.testing.runners import TargetTestRunner
 from mappers.pii.actions import Transforms
 from mappers.pii.fast_path import StreamCodec
 from mappers.pii.plan import MappingError, build_plan
+from privacy.declarations import installed_source_names
 from privacy.erasures import add_erased
 from privacy.field_crypto import FieldCipher, blind_index, is_field_token
 from privacy.keys import load_tenant_keys
@@ -437,3 +438,79 @@ def test_stream_maps_setting_rejected() -> None:
         "Setting stream_maps cannot be used with mapper-pii, because it would reshape records outside the policy; remove it.",
         "Setting flattening_enabled cannot be used with mapper-pii, because it would reshape records outside the policy; remove it.",
     ]
+
+
+# Value types that hmac and the blind index cannot match to an erasure request.
+
+LEADS = {"type": "SCHEMA", "stream": "leads", "key_properties": ["id"], "schema": {"properties": {
+    "id": {"type": "string", "x-pii": "none"}, "email": {"type": ["string", "null"], "x-pii": "email"}}}}
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [
+        ('{"type": "RECORD", "stream": "leads", "record": {"id": "1", "email": {"x": "jane@example.com"}}}\n', "a JSON object"),
+        ('{"type": "RECORD", "stream": "leads", "record": {"id": "1", "email": ["jane@example.com"]}}\n', "a JSON array"),
+        ('{"type": "RECORD", "stream": "leads", "record": {"id": "1", "email": true}}\n', "true/false"),
+        ('{"type": "RECORD", "stream": "leads", "record": {"id": "1", "email": 1.5}}\n', "a number with a fraction or exponent"),
+    ],
+)
+def test_hmac_rejects_other_value_types(line: str, kind: str) -> None:
+    run = run_mapper([LEADS, line], {"source": "acme_crm"})
+
+    text = error_text(run.error)
+    assert f"Stream 'leads': the value of hmac field 'email' is {kind}, but hmac takes only text or whole numbers" in text
+    assert "jane@example.com" not in text
+    assert "1.5" not in text
+    assert run.records() == []
+    assert "jane@example.com" not in run.text
+
+
+def test_hmac_accepts_text_and_integers() -> None:
+    lines = [record("leads", {"id": "1", "email": "jane@example.com"}), record("leads", {"id": "2", "email": 4155550123}), record("leads", {"id": "3", "email": None})]
+
+    run = run_mapper([LEADS, *lines], {"source": "acme_crm"})
+
+    assert run.error is None
+    emails = [values["email"] for values in run.records("leads")]
+    assert [len(email) for email in emails[:2]] == [64, 64]
+    assert emails[2] is None
+
+
+def test_encrypt_blind_index_rejects_object(tmp_path: Path, spendlake_env: Path) -> None:
+    config = {"source": "acme_crm", "policy_file": str(write_policy(tmp_path, "classes: {email: encrypt}\n"))}
+    line = '{"type": "RECORD", "stream": "leads", "record": {"id": "1", "email": {"x": "jane@example.com"}}}\n'
+
+    run = run_mapper([LEADS, line], config)
+
+    text = error_text(run.error)
+    assert "Stream 'leads': the value of encrypt field 'email' (class email) is not text or a number" in text
+    assert "jane@example.com" not in text
+    assert run.records() == []
+
+
+# Rules whose source is neither installed nor this run's source.
+
+
+def test_rule_for_misspelled_source_stops_at_start(tmp_path: Path) -> None:
+    rules = "streams:\n  strpie.customers:\n    fields: {email: encrypt}\nretention:\n  streams:\n    strpie.charges: 2 years\n"
+
+    run = run_mapper([declared_schema("stripe", "customers"), record("customers", CUSTOMER)], stripe_config(tmp_path, rules))
+
+    problems = error_text(run.error).splitlines()
+    assert len(problems) == 2
+    assert problems[0].startswith(f"{tmp_path / 'acme.yaml'}: streams.strpie.customers: unknown source 'strpie' (did you mean 'stripe'?)")
+    assert problems[1].startswith(f"{tmp_path / 'acme.yaml'}: retention.streams.strpie.charges: unknown source 'strpie'")
+    assert f"Known sources: {', '.join(installed_source_names())}." in problems[0]
+    assert "stripe, " in problems[0]
+    assert run.messages == []
+
+
+def test_rule_for_run_source_accepted(tmp_path: Path) -> None:
+    rules = "streams:\n  acme_crm.leads:\n    fields: {email: encrypt}\n"
+    config = {"source": "acme_crm", "policy_file": str(write_policy(tmp_path, rules))}
+
+    run = run_mapper([LEADS], config)
+
+    assert run.error is None
+    assert run.schema("leads")["properties"]["email"]["x-pii-applied"] == "encrypt"

@@ -146,3 +146,42 @@ def test_record_reshaping_settings_rejected(home: Path) -> None:
     with pytest.raises(ConfigValidationError) as raised:
         TargetWarehouse(config=target_config(home, add_record_metadata=True, stream_maps={"a": {"__alias__": "b"}}))
     assert any("stream_maps, add_record_metadata cannot be used" in error for error in raised.value.errors)
+
+
+def test_unknown_action_mark_rejected(home: Path) -> None:
+    schema = mapped_schema(TENANT)
+    schema["schema"]["properties"]["email"]["x-pii-applied"] = "HMAC"
+
+    error = run_target_expecting_error(home, [schema])
+
+    assert isinstance(error, UnmappedPersonalDataError)
+    assert "field 'email' carries the unknown mark x-pii-applied='HMAC'" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("action", "raw"),
+    [("truncate_ip", "203.0.113.77"), ("generalize", "SW1A 1AA"), ("redact", "call ada@example.com today")],
+)
+def test_raw_value_under_forged_mark_rejected(home: Path, action: str, raw: str) -> None:
+    schema = mapped_schema(TENANT)
+    schema["schema"]["properties"]["note"] = {"type": ["string", "null"], "x-pii": "free_text", "x-pii-applied": action}
+
+    error = run_target_expecting_error(home, [schema, record_message("customers", {"id": ID_PSEUDONYM, "note": raw})])
+
+    assert isinstance(error, UnmappedPersonalDataError)
+    assert f"field 'note': 1 value(s) of the batch (first at row 0) are not {action} output" in str(error)
+    assert raw not in str(error)
+    assert not list((home / "warehouse").rglob("*.parquet"))
+
+
+@pytest.mark.parametrize(
+    ("action", "mapped"),
+    [("truncate_ip", "203.0.113.0"), ("truncate_ip", "2001:db8:abcd::"), ("generalize", "SW1A"), ("redact", "call [email] today")],
+)
+def test_mapped_value_under_mark_loads(home: Path, action: str, mapped: str) -> None:
+    schema = mapped_schema(TENANT)
+    schema["schema"]["properties"]["note"] = {"type": ["string", "null"], "x-pii": "free_text", "x-pii-applied": action}
+
+    run_target(home, [schema, record_message("customers", {"id": ID_PSEUDONYM, "note": mapped})])
+
+    assert query(home, "SELECT note FROM stripe.customers") == [(mapped,)]
