@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from privacy.keys import KeyringError, load_tenant_keys
 from spendlake.paths import duckdb_path
 from targets.warehouse.duckdb_store import connect_warehouse, httpfs_extension_path, verify_encrypted
 from targets.warehouse.errors import (
@@ -169,8 +170,18 @@ def test_spill_files_encrypted(home: Path) -> None:
     assert list(tenant_folder(home).glob(".duckdb-tmp-*")) == []
 
 
+def test_reader_without_keyring_creates_none(loaded_home: Path) -> None:
+    keyring = loaded_home / "keys" / f"{TENANT}.json"
+    keyring.unlink()
+
+    with pytest.raises(KeyringError, match=f"Tenant '{TENANT}' has no keyring"):
+        connect_warehouse(loaded_home, TENANT, read_only=True)
+    assert not keyring.exists()
+
+
 def test_replaced_keyring_cannot_open_database(loaded_home: Path) -> None:
     (loaded_home / "keys" / f"{TENANT}.json").unlink()
+    load_tenant_keys(loaded_home, TENANT)  # a writer creates a new keyring with new keys
 
     expected = "does not open .*warehouse.duckdb: the keyring and the database do not belong together"
     with pytest.raises(WarehouseKeyError, match=expected):
