@@ -9,7 +9,7 @@ A chain alone cannot show that lines were cut from its end, or that the whole
 log was emptied or deleted. So each append also rewrites an anchor,
 `audit.head`, holding the last event's `seq` and `hash` and an HMAC-SHA256 over
 them under a key derived from the tenant's pseudonym key. Once a tenant's
-keyring is destroyed, the head is written without a MAC and says so.
+keyring is destroyed, the head is written without a MAC and with a note stating why.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class AuditVerification:
 
     @property
     def intact(self) -> bool:
-        """True when every line links to the one before it and the log ends where its head says."""
+        """True when every line links to the one before it and the log ends at the event its head names."""
         return self.broken_at_line is None
 
     @property

@@ -3,7 +3,7 @@
 `privacy.duckdb_rekey` copies the database into `warehouse.duckdb.rekey` under a
 new key, records that key as pending in the keyring together with the SHA-256 of
 the new file's main header, then renames the new file over `warehouse.duckdb`.
-The main header (the first 4096 bytes) holds the random salt of the file's
+The main header (the first 4096 bytes) contains the random salt of the file's
 encryption and DuckDB 1.5 never rewrites it, so its hash identifies the file.
 """
 

@@ -186,7 +186,7 @@ class StreamRules:
 
 @dataclass(frozen=True)
 class Policy:
-    """A validated tenant policy. It holds no keys."""
+    """A validated tenant policy. It contains no keys."""
 
     tenant: str
     origin: str

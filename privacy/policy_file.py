@@ -175,7 +175,7 @@ def check_unclassified(value: t.Any, place: str, problems: list[str]) -> str:
 
 
 def check_phone_region(value: t.Any, place: str, problems: list[str]) -> str:
-    """Return a region phonenumbers knows, upper-cased, or record the problem and return the default."""
+    """Return a region that phonenumbers supports, upper-cased, or record the problem and return the default."""
     if isinstance(value, bool):
         problems.append(f"{place}: YAML read the region as {str(value).lower()}; write it in quotes, such as 'NO'")
         return DEFAULT_PHONE_REGION

@@ -3,7 +3,7 @@
 A policy names streams as `<source>.<stream>` and fields by name. Where the
 source is declared in YAML (a built-in tap under `taps/<name>/<name>.yaml`, or
 a plugin package registered in the `spendlake.sources` entry-point group),
-its declaration tells which streams and fields exist and their PII classes, so
+its declaration lists which streams and fields exist and their PII classes, so
 a rule with a typo fails before any data moves.
 """
 

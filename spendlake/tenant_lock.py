@@ -1,6 +1,6 @@
 """One exclusive lock per tenant, held by every process that changes the tenant's stored data.
 
-target-warehouse holds it for a whole load, and key rotation, erasure,
+target-warehouse takes it for a whole load, and key rotation, erasure,
 retention and destruction hold it while they rewrite files, so none of them
 sees the warehouse half-rewritten by another. The lock is an advisory `flock`
 on `<home>/warehouse/<tenant>/.tenant.lock`, released when the process exits.

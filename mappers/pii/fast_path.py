@@ -1,7 +1,7 @@
 """The RECORD fast path: binary chunked input, raw JSON values, buffered output.
 
 Each stream gets a msgspec Struct type built from its SCHEMA, with one field
-per schema property. A field holds the raw JSON text of its value
+per schema property. A field contains the raw JSON text of its value
 (`msgspec.Raw`), except hmac fields, which msgspec decodes to text or an
 integer. A RECORD line is decoded into the Struct in one call. Kept values
 stay the bytes they arrived in, except that kept objects which declare

@@ -191,7 +191,9 @@ def _decide_unclassified(
         # Text is searched for e-mails, phones, IPs and card numbers; other scalars are kept.
         pii_class = "free_text" if not types or "string" in types else "none"
         rules = policy.streams.get(f"{source}.{stream}")
-        action = (rules.fields.get(name) if rules else None) or (REDACT if pii_class == "free_text" else KEEP)
+        action = rules.fields.get(name) if rules else None
+        if action is None:
+            action = REDACT if pii_class == "free_text" else KEEP
     _check_action(stream, name, pii_class, action, prop, policy)
     return FieldPlan(name, action, pii_class, detected=True)
 
