@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from spendlake.cli_keys import keys
+from spendlake.cli_lake import lake
 from spendlake.cli_privacy import privacy
 from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
 
@@ -90,6 +91,7 @@ def demo(home: Path | None, force: bool) -> None:
 
 
 main.add_command(keys)
+main.add_command(lake)
 main.add_command(privacy)
 
 

@@ -11,34 +11,95 @@ SDK's parse error quotes the value.
 
 from __future__ import annotations
 
+import array
 import datetime
-from collections.abc import Callable, Sequence
+import itertools
+import json
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from targets.warehouse.arrow_schema import TIMESTAMP, Column, StreamLayout
-from targets.warehouse.errors import RecordTypeError
+from targets.warehouse.arrow_schema import (
+    DECIMAL_PRECISION,
+    DELETED_AT,
+    INT64_MAX,
+    INT64_MIN,
+    LOADED_AT,
+    TIMESTAMP,
+    Column,
+    StreamLayout,
+)
+from targets.warehouse.errors import MissingKeyError, RecordTypeError
 
 _json_encoder = msgspec.json.Encoder(decimal_format="number")
+_raw_decoder = msgspec.json.Decoder(float_hook=Decimal)
 
 
 class _Mismatch(Exception):
     """A value failed its column's check; carries the reason and position, not the value."""
 
-    def __init__(self, reason: str, position: int) -> None:
+    def __init__(self, reason: str, position: int, *, missing: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.position = position
+        self.missing = missing
 
 
-def build_batch(layout: StreamLayout, records: Sequence[dict[str, Any]], loaded_at: datetime.datetime) -> pa.Table:
+class RawJsonColumn:
+    """A JSON column as the fast decoder read it: every value's raw JSON text, `null` for a missing value."""
+
+    def __init__(self, raws: Sequence[msgspec.Raw]) -> None:
+        data = b"".join(raws)
+        offsets = array.array("i", itertools.accumulate(map(len, raws), initial=0))
+        self.texts = pa.Array.from_buffers(pa.binary(), len(raws), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def values(self) -> list[Any]:
+        """Decode every text (the checked path)."""
+        return [_decoded_text(text) for text in self.texts.to_pylist()]
+
+
+def build_batch(
+    layout: StreamLayout,
+    columns: Mapping[str, list[Any]],
+    line_numbers: Sequence[int],
+    loaded_at: datetime.datetime,
+) -> pa.Table:
     """Return the batch as a table with `layout.arrow_schema`, `_loaded_at` set to `loaded_at`."""
-    arrays = [_column_array(layout.stream, column, records) for column in layout.columns]
-    arrays.append(pa.array([loaded_at] * len(records), TIMESTAMP.arrow))
-    return pa.Table.from_arrays(arrays, schema=layout.arrow_schema)
+    records = build_records(layout, columns, line_numbers)
+    return with_loaded_at(pa.Table.from_batches([records]), layout, loaded_at)
+
+
+def build_records(
+    layout: StreamLayout,
+    columns: Mapping[str, list[Any]],
+    line_numbers: Sequence[int],
+) -> pa.RecordBatch:
+    """Return the declared columns as one record batch (no `_loaded_at` yet).
+
+    `columns` maps each declared column to its values, one per record; a
+    mismatch raises `RecordTypeError` naming the input line of the record.
+    """
+    tombstones = _tombstone_positions(layout, columns)
+    keys = frozenset(layout.key_properties)
+    arrays = [
+        _column_array(layout.stream, column, columns[column.name], line_numbers, tombstones, column.name in keys)
+        for column in layout.columns
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=layout.record_schema)
+
+
+def with_loaded_at(table: pa.Table, layout: StreamLayout, loaded_at: datetime.datetime) -> pa.Table:
+    """Append the `_loaded_at` column, the same time for every row, giving `layout.arrow_schema`."""
+    stamps = pa.array([loaded_at] * table.num_rows, TIMESTAMP.arrow)
+    table = table.append_column(layout.arrow_schema.field(LOADED_AT), stamps)
+    return table.replace_schema_metadata(None)
 
 
 def replace_lone_surrogates(text: str) -> str:
@@ -46,19 +107,37 @@ def replace_lone_surrogates(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def _column_array(stream: str, column: Column, records: Sequence[dict[str, Any]]) -> pa.Array:
-    values = [record.get(column.name) for record in records]
+def _tombstone_positions(layout: StreamLayout, columns: Mapping[str, list[Any]]) -> frozenset[int]:
+    """Positions of records that mark their key deleted; they need only the key and `_sdc_deleted_at`."""
+    if not layout.has_tombstones:
+        return frozenset()
+    return frozenset(position for position, value in enumerate(columns[DELETED_AT]) if value is not None)
+
+
+def _column_array(
+    stream: str,
+    column: Column,
+    values: list[Any],
+    line_numbers: Sequence[int],
+    tombstones: frozenset[int],
+    is_key: bool,
+) -> pa.Array:
     try:
-        if not column.nullable:
-            _require_present(values)
+        if isinstance(values, RawJsonColumn):
+            stored = _raw_json_texts(values.texts, column)
+            if stored is not None and not (column.required and stored.null_count):
+                return stored
+            values = values.values()
+        if column.required:
+            _require_present(values, tombstones if column.nullable else frozenset())
         return _CONVERTERS[column.type.kind](values, column)
     except _Mismatch as mismatch:
         msg = (
-            f"Stream {stream!r}, field {column.name!r}, record {mismatch.position + 1} of {len(values)} "
-            f"in the batch: {mismatch.reason} (declared type: {column.declared}). Fix the value at the "
-            f"source or the field's type in the tap or mapper schema; nothing from this batch was written."
+            f"Line {line_numbers[mismatch.position]}, stream {stream!r}, field {column.name!r}: {mismatch.reason} "
+            f"(declared type: {column.declared}). Fix the value at the source or the field's type in the tap or "
+            f"mapper schema; nothing from this batch was written."
         )
-        raise RecordTypeError(msg) from None
+        raise (MissingKeyError if is_key and mismatch.missing else RecordTypeError)(msg) from None
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         # Checks above should catch every case; this keeps pyarrow's message (which quotes the value) out.
         msg = (
@@ -68,11 +147,13 @@ def _column_array(stream: str, column: Column, records: Sequence[dict[str, Any]]
         raise RecordTypeError(msg) from None
 
 
-def _require_present(values: list[Any]) -> None:
+def _require_present(values: list[Any], exempt: frozenset[int]) -> None:
+    if None not in values:
+        return
     for position, value in enumerate(values):
-        if value is None:
+        if value is None and position not in exempt:
             reason = "the value is missing or null, but the schema requires it (key or required field)"
-            raise _Mismatch(reason, position)
+            raise _Mismatch(reason, position, missing=True)
 
 
 def _type_name(value: Any) -> str:
@@ -80,25 +161,68 @@ def _type_name(value: Any) -> str:
 
 
 def _strings(values: list[Any], column: Column) -> pa.Array:
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass  # Name the record below.
+    except UnicodeEncodeError:
+        cleaned = [None if type(value) is not str else replace_lone_surrogates(value) for value in values]
+        values = [value if type(value) is not str else cleaned[index] for index, value in enumerate(values)]
+
     for position, value in enumerate(values):
         if value is not None and type(value) is not str:
             raise _Mismatch(f"expected a string, found {_type_name(value)}", position)
-
-    try:
-        return pa.array(values, pa.string())
-    except UnicodeEncodeError:
-        cleaned = [None if value is None else replace_lone_surrogates(value) for value in values]
-        return pa.array(cleaned, pa.string())
+    return pa.array(values, pa.string())
 
 
 def _integers(values: list[Any], column: Column) -> pa.Array:
     if not all(value is None or type(value) is int for value in values):
         values = [_to_int(value, position) for position, value in enumerate(values)]
 
+    try:
+        return pa.array(values, pa.int64())
+    except OverflowError:
+        pass  # Find the record below.
     for position, value in enumerate(values):
-        if value is not None and not -(2**63) <= value < 2**63:
-            raise _Mismatch("the integer does not fit in 64 bits", position)
-    return pa.array(values, pa.int64())
+        if value is not None and not INT64_MIN <= value <= INT64_MAX:
+            reason = (
+                "the integer does not fit in 64 bits; declare the field's 'minimum' or 'maximum' beyond the int64 "
+                "range to store it as DECIMAL(38,0)"
+            )
+            raise _Mismatch(reason, position)
+    raise _Mismatch("the integer cannot be stored as int64", 0)
+
+
+def _decimals(values: list[Any], column: Column) -> pa.Array:
+    try:
+        return pa.array(values, column.type.arrow)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        pass  # Find and name the failing record below.
+
+    scale = column.type.arrow.scale
+    converted = [_to_decimal(value, position, scale) for position, value in enumerate(values)]
+    return pa.array(converted, column.type.arrow)
+
+
+def _to_decimal(value: Any, position: int, scale: int) -> Decimal | None:
+    if value is None:
+        return None
+    if type(value) is bool or not isinstance(value, int | float | Decimal | str):
+        raise _Mismatch(f"expected a number, found {_type_name(value)}", position)
+
+    try:
+        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except ArithmeticError:
+        raise _Mismatch("expected a number, found a string that is not one", position) from None
+    if not number.is_finite():
+        raise _Mismatch("the number is not finite", position)
+
+    exponent = number.as_tuple().exponent
+    if exponent < -scale and number != number.quantize(Decimal(1).scaleb(-scale), rounding="ROUND_DOWN"):
+        raise _Mismatch(f"the number has more than {scale} decimals, which the column cannot hold exactly", position)
+    if number.adjusted() >= DECIMAL_PRECISION - scale:
+        raise _Mismatch(f"the number has more than {DECIMAL_PRECISION - scale} digits before the point", position)
+    return number
 
 
 def _to_int(value: Any, position: int) -> int | None:
@@ -187,6 +311,11 @@ def _to_date(value: Any, position: int) -> datetime.date | None:
 _SHAPE_TYPES: dict[str, type] = {"object": dict, "array": list}
 
 
+#: First byte of the JSON text of each shape, for checking raw values without decoding them.
+_SHAPE_OPENERS: dict[str, bytes] = {"object": b"{", "array": b"["}
+_NULL_TEXT = pa.scalar(b"null", pa.binary())
+
+
 def _json_texts(values: list[Any], column: Column) -> pa.Array:
     shapes = column.json_shapes
     accepted = tuple(_SHAPE_TYPES[shape] for shape in shapes) if shapes else object
@@ -209,6 +338,38 @@ def _to_json(value: Any, position: int, accepted: type | tuple[type, ...], shape
         raise _Mismatch(f"a nested value of this {_type_name(value)} cannot be written as JSON", position) from None
 
 
+def _raw_json_texts(texts: pa.BinaryArray, column: Column) -> pa.Array | None:
+    """Store raw JSON texts as they came, or return None when one needs the checked path.
+
+    Works on the whole column in Arrow. A text with a `\\u` escape may hold a
+    lone surrogate, and one whose first byte does not match the declared
+    shapes is a type error; both go the checked way.
+    """
+    is_null = pc.equal(texts, _NULL_TEXT)
+    present = pc.filter(texts, pc.invert(is_null))
+    if len(present) and pc.any(pc.match_substring(present, "\\u")).as_py():
+        return None
+
+    openers = [_SHAPE_OPENERS[shape] for shape in column.json_shapes]
+    if openers and len(present):
+        first_bytes = pc.binary_slice(present, 0, 1)
+        if not pc.all(pc.is_in(first_bytes, pa.array(openers, pa.binary()))).as_py():
+            return None
+
+    try:
+        strings = texts.cast(pa.string())
+    except pa.ArrowInvalid:
+        return None  # Not UTF-8; the checked path names the record.
+    return pc.if_else(is_null, pa.scalar(None, pa.string()), strings)
+
+
+def _decoded_text(text: bytes) -> Any:
+    try:
+        return _raw_decoder.decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text, parse_float=Decimal)
+
+
 def _replace_surrogates_deep(value: Any) -> Any:
     if isinstance(value, str):
         return replace_lone_surrogates(value)
@@ -227,4 +388,5 @@ _CONVERTERS: dict[str, Callable[[list[Any], Column], pa.Array]] = {
     "timestamp": _timestamps,
     "date": _dates,
     "json": _json_texts,
+    "decimal": _decimals,
 }

@@ -10,16 +10,23 @@ DuckDB writer, so both stores always agree on a column's type:
 | string, format date                  | date32                   | DATE                     |
 | integer                              | int64                    | BIGINT                   |
 | number (or integer and number)       | float64                  | DOUBLE                   |
+| number with multipleOf 10^-s (s<=18) | decimal128(38, s)        | DECIMAL(38,s)            |
+| integer whose minimum or maximum     | decimal128(38, 0)        | DECIMAL(38,0)            |
+|   lies outside the int64 range       |                          |                          |
 | boolean                              | bool                     | BOOLEAN                  |
 | object, array, or no type at all     | string holding JSON      | VARCHAR holding JSON     |
 
 Columns always come from the SCHEMA message, never from the values in a batch.
+Money and other exact amounts declare their scale with `multipleOf` (0.01 for
+cents, 0.0001 for Magento's four decimals) and are stored exactly; a value
+with more decimals than declared is rejected, never rounded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +35,9 @@ from targets.warehouse.errors import WarehouseSchemaError
 
 LOADED_AT = "_loaded_at"
 """Column added to every table and Parquet file: when the batch was committed (UTC)."""
+
+DELETED_AT = "_sdc_deleted_at"
+"""Tombstone column: a record with this set marks its key deleted. Only the key and this value are required."""
 
 PII_APPLIED_KEYWORD = "x-pii-applied"
 #: mapper-pii actions whose output still derives from personal data; such columns get the `pii` column key.
@@ -51,6 +61,20 @@ NUMBER = ColumnType("number", pa.float64(), "DOUBLE")
 BOOLEAN = ColumnType("boolean", pa.bool_(), "BOOLEAN")
 JSON = ColumnType("json", pa.string(), "VARCHAR")
 
+DECIMAL_PRECISION = 38
+MAX_DECIMAL_SCALE = 18
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def decimal_type(scale: int) -> ColumnType:
+    """Return the exact decimal type with `scale` digits after the point (precision 38)."""
+    return ColumnType(
+        "decimal",
+        pa.decimal128(DECIMAL_PRECISION, scale),
+        f"DECIMAL({DECIMAL_PRECISION},{scale})",
+    )
+
 
 @dataclass(frozen=True)
 class Column:
@@ -68,6 +92,7 @@ class Column:
     json_shapes: tuple[str, ...] = ()
     pii_class: str | None = None
     pii_action: str | None = None
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +102,11 @@ class StreamLayout:
     stream: str
     columns: tuple[Column, ...]
     key_properties: tuple[str, ...]
+
+    @property
+    def has_tombstones(self) -> bool:
+        """True when the stream declares `_sdc_deleted_at`, so its records may be tombstones."""
+        return any(column.name == DELETED_AT for column in self.columns)
 
     @property
     def column_names(self) -> list[str]:
@@ -89,11 +119,14 @@ class StreamLayout:
         return [column.name for column in self.columns if column.pii]
 
     @property
+    def record_schema(self) -> pa.Schema:
+        """Arrow schema of the declared columns, in SCHEMA order."""
+        return pa.schema([pa.field(column.name, column.type.arrow, nullable=column.nullable) for column in self.columns])
+
+    @property
     def arrow_schema(self) -> pa.Schema:
         """Arrow schema of a batch: the declared columns, then `_loaded_at`."""
-        fields = [pa.field(column.name, column.type.arrow, nullable=column.nullable) for column in self.columns]
-        fields.append(pa.field(LOADED_AT, TIMESTAMP.arrow, nullable=False))
-        return pa.schema(fields)
+        return self.record_schema.append(pa.field(LOADED_AT, TIMESTAMP.arrow, nullable=False))
 
 
 def layout_from_schema(
@@ -109,8 +142,10 @@ def layout_from_schema(
 
     keys = tuple(key_properties or ())
     required = set(schema.get("required") or ())
+    # A tombstone carries only its key, so the other columns of such a stream stay nullable in storage.
+    tombstones = DELETED_AT in properties
     columns = tuple(
-        _column(stream, name, prop, is_key=name in keys, is_required=name in required)
+        _column(stream, name, prop, is_key=name in keys, is_required=name in required, tombstones=tombstones)
         for name, prop in properties.items()
     )
 
@@ -119,15 +154,17 @@ def layout_from_schema(
     return StreamLayout(stream=stream, columns=columns, key_properties=keys)
 
 
-def _column(stream: str, name: str, prop: Any, *, is_key: bool, is_required: bool) -> Column:
+def _column(stream: str, name: str, prop: Any, *, is_key: bool, is_required: bool, tombstones: bool) -> Column:
     if not isinstance(prop, Mapping):
         msg = f"Stream {stream!r}, field {name!r}: the property schema must be a JSON object."
         raise WarehouseSchemaError(msg)
 
     types, formats = _declared_types(prop)
     column_type, declared = _resolve_type(stream, name, types, formats)
+    column_type, declared = _exact_type(stream, name, prop, column_type, declared)
     has_null = "null" in types or not types
-    nullable = not is_key and (has_null or not is_required)
+    required = is_key or (is_required and not has_null)
+    nullable = not is_key and (tombstones or not required)
     json_shapes = tuple(sorted(types & {"object", "array"})) if column_type is JSON else ()
     # Personal data kept in clear by an explicit policy choice gets the column key too.
     pii_class = prop.get("x-pii")
@@ -142,6 +179,7 @@ def _column(stream: str, name: str, prop: Any, *, is_key: bool, is_required: boo
         json_shapes,
         pii_class=pii_class if isinstance(pii_class, str) else None,
         pii_action=pii_action if isinstance(pii_action, str) else None,
+        required=required,
     )
 
 
@@ -198,6 +236,43 @@ def _resolve_type(stream: str, name: str, types: set[str], formats: set[str]) ->
         f"Declare one JSON type (optionally with 'null') for this field in the tap or mapper schema."
     )
     raise WarehouseSchemaError(msg)
+
+
+def _exact_type(
+    stream: str,
+    name: str,
+    prop: Mapping[str, Any],
+    column_type: ColumnType,
+    declared: str,
+) -> tuple[ColumnType, str]:
+    """Turn a number with a decimal `multipleOf`, or an integer wider than int64, into DECIMAL."""
+    if column_type is NUMBER and "multipleOf" in prop:
+        scale = _decimal_scale(stream, name, prop["multipleOf"])
+        return decimal_type(scale), f"number (multipleOf {prop['multipleOf']})"
+
+    if column_type is INTEGER and _beyond_int64(prop):
+        return decimal_type(0), "integer (beyond int64)"
+    return column_type, declared
+
+
+def _decimal_scale(stream: str, name: str, step: Any) -> int:
+    """Return s when `step` is 10^-s (1, 0.1, 0.01, ...), else raise `WarehouseSchemaError`."""
+    text = format(Decimal(str(step)), "f") if isinstance(step, int | float | Decimal) and not isinstance(step, bool) else ""
+    exponent = Decimal(text).as_tuple().exponent if text else None
+    if text and Decimal(text) == Decimal(1).scaleb(exponent) and -MAX_DECIMAL_SCALE <= exponent <= 0:
+        return -exponent
+    msg = (
+        f"Stream {stream!r}, field {name!r}: 'multipleOf' must be 1 or a power of ten below it (0.1, 0.01, ...) "
+        f"with at most {MAX_DECIMAL_SCALE} decimals to declare an exact decimal column; change it in the tap or "
+        f"mapper schema, or remove it to store the field as DOUBLE."
+    )
+    raise WarehouseSchemaError(msg)
+
+
+def _beyond_int64(prop: Mapping[str, Any]) -> bool:
+    bounds = [prop.get("minimum"), prop.get("maximum")]
+    numbers = [bound for bound in bounds if isinstance(bound, int | float | Decimal) and not isinstance(bound, bool)]
+    return any(not INT64_MIN <= bound <= INT64_MAX for bound in numbers)
 
 
 def _string_type(formats: set[str]) -> tuple[ColumnType, str]:

@@ -9,6 +9,7 @@ between concurrent threads.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import threading
 import uuid
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from targets.warehouse.arrow_schema import LOADED_AT, TIMESTAMP, Column, StreamLayout
+from targets.warehouse import type_changes
+from targets.warehouse.arrow_schema import DELETED_AT, LOADED_AT, TIMESTAMP, Column, StreamLayout
 from targets.warehouse.duckdb_store import ALIAS, quote_identifier
 from targets.warehouse.errors import WarehouseSchemaError, WarehouseWriteError
 
@@ -65,20 +67,52 @@ class WarehouseWriter:
             row = self._connection.execute(f"SELECT id FROM {ALIAS}.{LEDGER_SCHEMA}.warehouse LIMIT 1").fetchone()  # noqa: S608
         return str(row[0])
 
-    def ensure_table(self, layout: StreamLayout) -> None:
-        """Create the stream's table, or add the columns a later SCHEMA message declares.
+    def ensure_table(self, layout: StreamLayout) -> StreamLayout:
+        """Create the stream's table, or evolve it to the layout; return the layout as stored.
 
-        Raises `WarehouseSchemaError` when a column changes type or the primary key changes.
+        New columns are added and widening type changes applied, all in one
+        transaction. A narrower declared type keeps the stored column, so the
+        returned layout may differ from `layout`. Raises `WarehouseSchemaError` for
+        an incompatible type change or a changed primary key; nothing changes then.
         """
         with self._lock:
-            self._connection.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{quote_identifier(self._source)}")
-            stored = self._stored_columns(layout.stream)
-            if stored:
-                self._check_primary_key(layout)
-                self._evolve_columns(layout, stored)
-            else:
-                self._connection.execute(self._create_table_sql(layout))
-            self._record_columns(layout)
+            self._connection.execute("BEGIN TRANSACTION")
+            try:
+                stored_layout = self._ensure_table_in_transaction(layout)
+                self._record_columns(layout)
+                self._connection.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            return stored_layout
+
+    def _ensure_table_in_transaction(self, layout: StreamLayout) -> StreamLayout:
+        self._connection.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{quote_identifier(self._source)}")
+        stored = self._stored_columns(layout.stream)
+        if not stored:
+            self._connection.execute(self._create_table_sql(layout))
+            return layout
+
+        self._check_primary_key(layout)
+        return self._evolve_columns(layout, stored)
+
+    def committed_files(self) -> set[str]:
+        """Return the Parquet files the ledger lists for this source (relative to the lake root)."""
+        with self._lock:
+            rows = self._connection.execute(
+                f"SELECT parquet_file FROM {self._ledger_name()} WHERE source = ?",  # noqa: S608
+                [self._source],
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
+    def last_loaded_at(self) -> datetime.datetime | None:
+        """Return the load time of this source's latest committed batch, or None before the first."""
+        with self._lock:
+            row = self._connection.execute(
+                f"SELECT max(loaded_at) FROM {self._ledger_name()} WHERE source = ?",  # noqa: S608
+                [self._source],
+            ).fetchone()
+        return row[0] if row else None
 
     def _record_columns(self, layout: StreamLayout) -> None:
         """Store each column's PII class and action; a later SCHEMA's marks replace earlier ones."""
@@ -117,16 +151,11 @@ class WarehouseWriter:
         parquet_file: str,
         loaded_at: datetime.datetime,
     ) -> None:
-        columns = [*layout.column_names, LOADED_AT]
-        column_list = ", ".join(quote_identifier(name) for name in columns)
-        verb = "INSERT OR REPLACE INTO" if layout.key_properties else "INSERT INTO"
-        table = self._table_name(layout.stream)
-        upsert = f"{verb} {table} ({column_list}) SELECT {column_list} FROM {quote_identifier(view)}"
         ledger = f"INSERT INTO {self._ledger_name()} VALUES (?, ?, ?, ?, ?)"
-
         try:
             self._connection.execute("BEGIN TRANSACTION")
-            self._connection.execute(upsert)
+            for statement in self._batch_statements(layout, quote_identifier(view)):
+                self._connection.execute(statement)
             self._connection.execute(ledger, [loaded_at, self._source, layout.stream, rows, parquet_file])
             self._connection.execute("COMMIT")
         except duckdb.Error as error:
@@ -137,6 +166,43 @@ class WarehouseWriter:
                 f"The batch was rolled back; earlier batches stay committed."
             )
             raise WarehouseWriteError(msg) from None
+
+    def _batch_statements(self, layout: StreamLayout, view: str) -> list[str]:
+        """SQL that stores a batch: upsert (or append) live rows, then apply tombstones.
+
+        Runs inside the batch's transaction. When no key of the batch is stored
+        yet (a first load, or new rows only) a plain insert does the work at
+        about half the cost of `INSERT OR REPLACE`.
+        """
+        table = self._table_name(layout.stream)
+        columns = [*layout.column_names, LOADED_AT]
+        column_list = ", ".join(quote_identifier(name) for name in columns)
+        append = f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {view} AS batch"  # noqa: S608
+        if not layout.key_properties:
+            return [append]
+
+        keys = [quote_identifier(name) for name in layout.key_properties]
+        key_match = " AND ".join(f"stored.{key} = batch.{key}" for key in keys)
+        stored_key = f"EXISTS (SELECT 1 FROM {table} AS stored WHERE {key_match})"  # noqa: S608
+        overlap = self._connection.execute(f"SELECT count(*) FROM {view} AS batch WHERE {stored_key}").fetchone()  # noqa: S608
+        if not overlap or overlap[0] == 0:
+            return [append]
+
+        upsert = f"INSERT OR REPLACE INTO {table} ({column_list}) SELECT {column_list} FROM {view} AS batch"  # noqa: S608
+        if not layout.has_tombstones:
+            return [upsert]
+
+        deleted = quote_identifier(DELETED_AT)
+        loaded_at = quote_identifier(LOADED_AT)
+        tombstone_columns = ", ".join([*keys, deleted, loaded_at])
+        # A tombstone marks the stored row deleted and keeps its values; an unknown key gets a bare tombstone row.
+        return [
+            f"{upsert} WHERE batch.{deleted} IS NULL",
+            f"UPDATE {table} AS stored SET {deleted} = batch.{deleted}, {loaded_at} = batch.{loaded_at} "  # noqa: S608
+            f"FROM {view} AS batch WHERE batch.{deleted} IS NOT NULL AND {key_match}",
+            f"INSERT INTO {table} ({tombstone_columns}) SELECT {tombstone_columns} FROM {view} AS batch "  # noqa: S608
+            f"WHERE batch.{deleted} IS NOT NULL AND NOT {stored_key}",
+        ]
 
     def _rollback(self) -> None:
         try:
@@ -171,32 +237,57 @@ class WarehouseWriter:
             )
             raise WarehouseSchemaError(msg)
 
-    def _evolve_columns(self, layout: StreamLayout, stored: dict[str, _StoredColumn]) -> None:
+    def _evolve_columns(self, layout: StreamLayout, stored: dict[str, _StoredColumn]) -> StreamLayout:
         table = self._table_name(layout.stream)
+        kept: list[Column] = []
         for column in layout.columns:
             existing = stored.get(column.name.lower())
             if existing is None:
                 # NOTE: added columns are nullable even when required, because older rows have no value.
                 added = f"{quote_identifier(column.name)} {column.type.duckdb}"
                 self._connection.execute(f"ALTER TABLE {table} ADD COLUMN {added}")
+                kept.append(dataclasses.replace(column, nullable=True))
                 continue
 
-            if existing.data_type != column.type.duckdb:
-                msg = (
-                    f"Stream {layout.stream!r}, field {column.name!r}: the new SCHEMA declares "
-                    f"{column.declared} ({column.type.duckdb}), but the stored column is {existing.data_type}. "
-                    f"DuckDB cannot change the type in place: restore the previous type, or load the field "
-                    f"under a new name."
-                )
-                raise WarehouseSchemaError(msg)
-
+            kept.append(self._evolve_type(layout, table, column, existing))
             if column.nullable and not existing.nullable:
                 self._drop_not_null(table, existing.name)
 
         declared = {column.name.lower() for column in layout.columns} | {LOADED_AT}
+        keys = {key.lower() for key in layout.key_properties}
         for key, existing in stored.items():
-            if key not in declared and not existing.nullable and key not in {k.lower() for k in layout.key_properties}:
+            if key not in declared and not existing.nullable and key not in keys:
                 self._drop_not_null(table, existing.name)
+        return dataclasses.replace(layout, columns=tuple(kept))
+
+    def _evolve_type(self, layout: StreamLayout, table: str, column: Column, existing: _StoredColumn) -> Column:
+        """Widen the stored column to the declared type, or keep it when it already holds the declared values."""
+        stored_type = type_changes.from_duckdb(existing.data_type)
+        change = type_changes.compare(stored_type, column.type) if stored_type else type_changes.Change.INCOMPATIBLE
+        is_key = column.name.lower() in {key.lower() for key in layout.key_properties}
+        if change is type_changes.Change.SAME:
+            return column
+        if change is type_changes.Change.KEEP:
+            return dataclasses.replace(column, type=stored_type)
+        if change is type_changes.Change.WIDEN and not is_key:
+            statement = f"ALTER TABLE {table} ALTER COLUMN {quote_identifier(existing.name)} TYPE {column.type.duckdb}"
+            try:
+                self._connection.execute(statement)
+            except duckdb.Error:
+                raise self._type_change_error(layout, column, existing, "DuckDB could not convert the stored values") from None
+            return column
+
+        reason = "key columns cannot change type" if is_key else "neither type holds the other's values exactly"
+        raise self._type_change_error(layout, column, existing, reason)
+
+    def _type_change_error(self, layout: StreamLayout, column: Column, existing: _StoredColumn, reason: str) -> WarehouseSchemaError:
+        msg = (
+            f"Stream {layout.stream!r}, column {column.name!r}: the new SCHEMA declares {column.declared} "
+            f"({column.type.duckdb}), but {self._source}.{layout.stream} stores {existing.data_type}, and "
+            f"{reason}. Nothing was changed. Restore the previous type in the tap or mapper schema, or load the "
+            f"field under a new name."
+        )
+        return WarehouseSchemaError(msg)
 
     def _drop_not_null(self, table: str, column: str) -> None:
         self._connection.execute(f"ALTER TABLE {table} ALTER COLUMN {quote_identifier(column)} DROP NOT NULL")

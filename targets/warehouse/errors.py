@@ -8,6 +8,8 @@ DuckDB) often quote the offending value.
 
 from __future__ import annotations
 
+from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
+
 
 class WarehouseError(RuntimeError):
     """Base class of the target's errors."""
@@ -51,3 +53,19 @@ class UnsupportedMessageError(WarehouseError):
 
 class UnmappedPersonalDataError(WarehouseError):
     """Raised when a stream's schema shows that mapper-pii did not process it for this tenant."""
+
+
+class LakeLocationError(WarehouseError):
+    """The configured lake location is malformed, unreachable or not encrypted as required."""
+
+
+class InputLineError(WarehouseError):
+    """A line of the input is not a Singer message this target can process; the message names the line."""
+
+
+class RecordBeforeSchemaError(InputLineError, RecordsWithoutSchemaException):
+    """A RECORD arrived before its stream's SCHEMA message."""
+
+
+class MissingKeyError(RecordTypeError, MissingKeyPropertiesError):
+    """A record lacks a value for one of its stream's key properties."""

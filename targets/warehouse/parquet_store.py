@@ -1,8 +1,7 @@
 """Encrypted Parquet files of the tenant's lake: one file per committed batch.
 
-A file appears under its final name only once it is complete and synced to disk
-(written to a hidden temporary name in the same folder, then `os.replace`), so
-readers never see a partial file.
+A file appears only once it is complete and durable (see `lake`), so readers
+never see a partial file.
 """
 
 from __future__ import annotations
@@ -10,22 +9,26 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import typing as t
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from privacy.keyring import fsync_folder
 from targets.warehouse.errors import WarehouseSchemaError
 from targets.warehouse.parquet_crypto import ParquetCrypto
+
+if t.TYPE_CHECKING:
+    from targets.warehouse.lake import Lake
 
 COMPRESSION = "zstd"
 #: Arrow schema metadata key listing the columns encrypted under the `pii` key, as a JSON list,
 #: so that a rewrite (key rotation, erasure) gives the same columns the same key.
 PII_COLUMNS_METADATA_KEY = b"spendlake.pii_columns"
+#: Arrow schema metadata key listing the stream's key columns (JSON list, empty for keyless streams).
+KEY_PROPERTIES_METADATA_KEY = b"spendlake.key_properties"
 _MAX_SEGMENT_BYTES = 255
 
 
@@ -36,8 +39,8 @@ class ParquetKeys(Protocol):
 
 
 def parquet_file_name(written_at: datetime.datetime) -> str:
-    """Return `part-<UTC yyyymmddTHHMMSS>-<uuid4 hex>.parquet` for a batch written at `written_at`."""
-    stamp = written_at.astimezone(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    """Return `part-<UTC yyyymmddTHHMMSSffffff>-<uuid4 hex>.parquet` for a batch written at `written_at`."""
+    stamp = written_at.astimezone(datetime.UTC).strftime("%Y%m%dT%H%M%S%f")
     return f"part-{stamp}-{uuid.uuid4().hex}.parquet"
 
 
@@ -62,30 +65,36 @@ def check_folder_name(stream: str) -> str:
 
 def write_parquet_batch(
     table: pa.Table,
-    folder: Path,
+    lake: Lake,
+    folder: str,
     crypto: ParquetCrypto,
     pii_columns: Sequence[str],
     written_at: datetime.datetime,
-) -> Path:
-    """Write `table` as one new encrypted file in `folder` and return its path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    final_path = folder / parquet_file_name(written_at)
-    temporary_path = folder / f".{final_path.name}.tmp"
+    key_properties: Sequence[str] = (),
+) -> str:
+    """Publish `table` as one new encrypted file in the lake folder `folder`; return its relative path."""
+    relative = f"{folder}/{parquet_file_name(written_at)}"
     properties = crypto.encryption_properties(table.column_names, pii_columns)
     table = with_pii_columns_metadata(table, pii_columns)
+    table = with_key_properties_metadata(table, key_properties)
 
-    try:
-        with open(temporary_path, "xb") as handle:
-            pq.write_table(table, handle, encryption_properties=properties, compression=COMPRESSION)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary_path, final_path)
-    except BaseException:
-        temporary_path.unlink(missing_ok=True)
-        raise
+    def write(handle: t.BinaryIO) -> None:
+        pq.write_table(table, handle, encryption_properties=properties, compression=COMPRESSION)
 
-    fsync_folder(folder)
-    return final_path
+    lake.publish(relative, write)
+    return relative
+
+
+def stream_folder(source: str, stream: str) -> str:
+    """Return the lake folder of a stream, relative to the lake root."""
+    return f"parquet/{source}/{stream}"
+
+
+def with_key_properties_metadata(table: pa.Table, key_properties: Sequence[str]) -> pa.Table:
+    """Return `table` with the stream's key columns in the schema metadata, for deduplicating readers."""
+    metadata = dict(table.schema.metadata or {})
+    metadata[KEY_PROPERTIES_METADATA_KEY] = json.dumps(list(key_properties)).encode("utf-8")
+    return table.replace_schema_metadata(metadata)
 
 
 def with_pii_columns_metadata(table: pa.Table, pii_columns: Sequence[str]) -> pa.Table:

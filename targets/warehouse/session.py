@@ -1,23 +1,39 @@
-"""The resources a target run keeps open: tenant keys, the DuckDB writer and the Parquet crypto."""
+"""The resources a target run keeps open: tenant keys, the lake, the DuckDB writer and the Parquet crypto."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 from pathlib import Path
 
 from privacy.keys import load_tenant_keys
-from spendlake.paths import parquet_dir, tenant_dir
+from spendlake.paths import tenant_dir
 from targets.warehouse.duckdb_store import open_tenant_warehouse
 from targets.warehouse.duckdb_tables import WarehouseWriter
+from targets.warehouse.lake import Lake, LocalLake
+from targets.warehouse.lake_location import open_lake
 from targets.warehouse.parquet_crypto import ParquetCrypto
+from targets.warehouse.parquet_store import stream_folder
 
 logger = logging.getLogger(__name__)
+
+_ONE_MICROSECOND = datetime.timedelta(microseconds=1)
+DUCKDB_MEMORY_LIMIT = "256MB"
 
 
 class WarehouseSession:
     """Open stores of one tenant and source for the length of a run."""
 
-    def __init__(self, home: Path, tenant: str, source: str) -> None:
+    def __init__(
+        self,
+        home: Path,
+        tenant: str,
+        source: str,
+        *,
+        lake_url: str | None = None,
+        s3_endpoint_url: str | None = None,
+        s3_kms_key_id: str | None = None,
+    ) -> None:
         self.home = home
         self.tenant = tenant
         self.source = source
@@ -30,19 +46,40 @@ class WarehouseSession:
             footer_key_id=keys.parquet_footer_key_id,
             pii_key_id=keys.parquet_pii_key_id,
         )
+        self.lake: Lake = open_lake(
+            self.tenant_dir, tenant, lake_url, endpoint_url=s3_endpoint_url, kms_key_id=s3_kms_key_id
+        )
         self._connection = open_tenant_warehouse(home, tenant, keys, read_only=False)
+        # One DuckDB thread: the load is a pipeline, and mapper-pii needs the other core. DuckDB
+        # spills beyond its memory limit (encrypted) and hands freed memory back, so the run stays small.
+        self._connection.execute("SET threads = 1")
+        self._connection.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+        self._connection.execute("SET allocator_flush_threshold = '16MB'")
         self.writer = WarehouseWriter(self._connection, source)
         try:
             self.writer.ensure_ledger()
             self.warehouse_id = self.writer.warehouse_id()
+            self._last_loaded_at = self.writer.last_loaded_at()
+            self._remove_uncommitted_files()
         except BaseException:
             self._connection.close()
             raise
-        logger.info("Opened the encrypted warehouse of tenant %r for source %r.", tenant, source)
+        logger.info("Opened the encrypted warehouse of tenant %r for source %r (lake: %s).", tenant, source, self.lake.describe())
 
-    def parquet_folder(self, stream: str) -> Path:
-        """Folder of the stream's Parquet files."""
-        return parquet_dir(self.home, self.tenant, self.source, stream)
+    def stream_folder(self, stream: str) -> str:
+        """Lake folder of the stream's Parquet files, relative to the lake root."""
+        return stream_folder(self.source, stream)
+
+    def next_loaded_at(self) -> datetime.datetime:
+        """Return the load time of the next batch: now, but always later than the previous batch of the source.
+
+        Readers of the lake order versions of a key by this time, so two batches never share it.
+        """
+        now = datetime.datetime.now(datetime.UTC)
+        if self._last_loaded_at is not None and now <= self._last_loaded_at:
+            now = self._last_loaded_at + _ONE_MICROSECOND
+        self._last_loaded_at = now
+        return now
 
     def finish(self) -> None:
         """Checkpoint the database and close the connection (end of a successful run)."""
@@ -52,3 +89,26 @@ class WarehouseSession:
     def close(self) -> None:
         """Close the connection without a checkpoint; committed batches stay in the write-ahead log."""
         self._connection.close()
+
+    def _remove_uncommitted_files(self) -> None:
+        """Delete lake files of this source that the ledger does not list.
+
+        A run killed after publishing a file but before its DuckDB commit leaves
+        such a file. Its records were never acknowledged by a STATE, so the tap
+        sends them again; keeping the file would show them twice in the lake.
+        """
+        folder = f"parquet/{self.source}"
+        committed = self.writer.committed_files()
+        orphans = [path for path in self.lake.files(folder) if path not in committed]
+        for path in orphans:
+            self.lake.remove(path)
+
+        temporary = self.lake.remove_temporary_files(folder) if isinstance(self.lake, LocalLake) else 0
+        if orphans or temporary:
+            logger.warning(
+                "Removed %d uncommitted Parquet file(s) and %d temporary file(s) of source %r left by an "
+                "interrupted run; their records are loaded again from the last saved state.",
+                len(orphans),
+                temporary,
+                self.source,
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import typing as t
 
@@ -9,17 +10,23 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.target_base import Target
 
+import msgspec
+
 from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
-from spendlake.singer_io import SafeMsgSpecReader
-from targets.warehouse.session import WarehouseSession
 from spendlake.state_marker import STATE_MARKER, check_state_marker
 from spendlake.tenant_lock import TenantLock
-from targets.warehouse.sink import WarehouseSink
+from targets.warehouse.errors import WarehouseError
+from targets.warehouse.message_loop import LoopSettings, MessageLoop
+from targets.warehouse.session import WarehouseSession
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import PurePath
 
     from singer_sdk.singerlib.encoding.base import GenericSingerReader
+
+DEFAULT_BATCH_ROWS = 50_000
+_state_encoder = msgspec.json.Encoder(decimal_format="number")
 
 _SOURCE_RULE = (
     "use 1-63 characters of lower-case letters, digits, '-' or '_', starting with a letter or digit "
@@ -30,15 +37,16 @@ _SOURCE_RULE = (
 class TargetWarehouse(Target):
     """Singer target that loads one source of one tenant into encrypted Parquet files and DuckDB.
 
-    A STATE message is written to stdout only after every record read before it
-    is committed: the SDK emits state when it drains all sinks, and each drained
-    batch is committed (Parquet file synced, DuckDB transaction committed) first.
+    singer-sdk provides the command line, settings and `--about`; the input is
+    read by `MessageLoop`, which batches records column-wise instead of through
+    the SDK's per-record sink path. A STATE is written to stdout only after every
+    record read before it is committed (Parquet file published, DuckDB
+    transaction committed).
     """
 
     name = "target-warehouse"
     package_name = "spendlake"
-    default_sink_class = WarehouseSink
-    message_reader_class = SafeMsgSpecReader
+    default_sink_class = None
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -80,6 +88,36 @@ class TargetWarehouse(Target):
             ),
         ),
         th.Property(
+            "batch_size_rows",
+            th.IntegerType,
+            default=DEFAULT_BATCH_ROWS,
+            description="Records per committed batch (one Parquet file and one DuckDB transaction each).",
+        ),
+        th.Property(
+            "max_batch_age_seconds",
+            th.NumberType,
+            default=300,
+            description="Commit a stream's buffered records at the latest this many seconds after the first arrived.",
+        ),
+        th.Property(
+            "lake_url",
+            th.StringType,
+            description=(
+                "Where the Parquet lake lives: unset for the tenant folder under the home, or "
+                "`s3://bucket/prefix` for S3 (the bucket's default encryption must be SSE-KMS)."
+            ),
+        ),
+        th.Property(
+            "s3_endpoint_url",
+            th.StringType,
+            description="S3 endpoint for an S3-compatible store; default: boto3's (AWS_ENDPOINT_URL or AWS).",
+        ),
+        th.Property(
+            "s3_kms_key_id",
+            th.StringType,
+            description="KMS key for the lake's objects; default: the bucket's default SSE-KMS key.",
+        ),
+        th.Property(
             "load_method",
             th.StringType,
             default="upsert",
@@ -100,6 +138,7 @@ class TargetWarehouse(Target):
         self._session: WarehouseSession | None = None
         self._tenant_lock: TenantLock | None = None
         self._session_lock = threading.Lock()
+        self._loop: MessageLoop | None = None
         super().__init__(
             config=config,
             parse_env_config=parse_env_config,
@@ -118,7 +157,14 @@ class TargetWarehouse(Target):
                 # Key rotation, erasure and retention rewrite the tenant's files under the same lock.
                 self._tenant_lock = TenantLock(home, self.config["tenant"], "the load")
                 try:
-                    self._session = WarehouseSession(home, self.config["tenant"], self.config["source"])
+                    self._session = WarehouseSession(
+                        home,
+                        self.config["tenant"],
+                        self.config["source"],
+                        lake_url=self.config.get("lake_url"),
+                        s3_endpoint_url=self.config.get("s3_endpoint_url"),
+                        s3_kms_key_id=self.config.get("s3_kms_key_id"),
+                    )
                 except BaseException:
                     self._release_tenant_lock()
                     raise
@@ -129,22 +175,57 @@ class TargetWarehouse(Target):
             self._tenant_lock.release()
             self._tenant_lock = None
 
-    def _process_state_message(self, message_dict: dict) -> None:
-        """Check the state belongs to this warehouse, then mark it with the warehouse's id.
+    def process_lines(self, file_input: t.IO[str] | None) -> t.Counter[str]:  # type: ignore[override]
+        """Read messages from `file_input` (default: standard input) and load them; see `MessageLoop`."""
+        if self._loop is None:
+            self._loop = MessageLoop(self.warehouse_session, self._loop_settings(), self._marked_state, _write_state)
+        try:
+            return self._loop.run(_binary_lines(file_input))
+        except BaseException:
+            self.close()
+            raise
+
+    def process_endofpipe(self) -> None:
+        """Commit what is buffered, forward the last STATE, then checkpoint and close the warehouse."""
+        if self._loop is not None:
+            try:
+                self._loop.finish()
+            except BaseException:
+                self.close()
+                raise
+        self._finish()
+
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+        """Run the command; a warehouse error is logged as one line and exits with status 1."""
+        try:
+            super().invoke(*args, **kwargs)
+        except WarehouseError as error:
+            cls.logger.error("%s", error)  # noqa: TRY400 - the message names the fix; a traceback adds nothing
+            raise SystemExit(1) from None
+
+    def _loop_settings(self) -> LoopSettings:
+        return LoopSettings(
+            batch_size_rows=int(self.config.get("batch_size_rows") or DEFAULT_BATCH_ROWS),
+            max_batch_age_seconds=float(self.config.get("max_batch_age_seconds") or 300),
+            require_pii_mapping=bool(self.config.get("require_pii_mapping", True)),
+            validate_records=bool(self.config.get("validate_records", False)),
+        )
+
+    def _marked_state(self, value: t.Any) -> t.Any:
+        """Check a state belongs to this warehouse, then mark it with the warehouse's id.
 
         Bookmarks saved for another warehouse (one since deleted or replaced)
         would make the taps resume where that one stopped and leave a gap here.
         """
-        value = message_dict.get("value")
-        if isinstance(value, dict):
-            session = self.warehouse_session()
-            check_state_marker(value, session.warehouse_id, session.tenant)
-            message_dict = {**message_dict, "value": {**value, STATE_MARKER: {"warehouse_id": session.warehouse_id}}}
-        super()._process_state_message(message_dict)
+        if not isinstance(value, dict):
+            return value
+        session = self.warehouse_session()
+        check_state_marker(value, session.warehouse_id, session.tenant)
+        return {**value, STATE_MARKER: {"warehouse_id": session.warehouse_id}}
 
-    def process_endofpipe(self) -> None:
-        """Drain all sinks (which writes the final STATE), then checkpoint and close the database."""
-        super().process_endofpipe()
+    def _finish(self) -> None:
+        """Checkpoint and close the database, then release the tenant lock."""
         with self._session_lock:
             if self._session is not None:
                 self._session.finish()
@@ -179,3 +260,19 @@ class TargetWarehouse(Target):
 
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
+
+
+def _binary_lines(file_input: t.IO[str] | None) -> Iterable[bytes]:
+    """Return the input's lines as bytes: standard input, a file opened by `--input`, or a text stream."""
+    if file_input is None:
+        return sys.stdin.buffer
+    buffer = getattr(file_input, "buffer", None)
+    if buffer is not None:
+        return buffer
+    return (line.encode("utf-8", "surrogatepass") for line in file_input)
+
+
+def _write_state(value: t.Any) -> None:
+    """Write one state value as a JSON line and flush, so the orchestrator saves it now."""
+    sys.stdout.write(_state_encoder.encode(value).decode("utf-8") + "\n")
+    sys.stdout.flush()

@@ -29,9 +29,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from privacy.keys import load_tenant_keys
 from privacy.policy import Policy, load_policy
-from spendlake.paths import parquet_dir
+from spendlake.paths import tenant_dir
 from targets.warehouse.duckdb_store import connect_warehouse
 from targets.warehouse.parquet_crypto import ParquetCrypto
+from targets.warehouse.lake import LocalLake
 from targets.warehouse.parquet_store import write_parquet_batch
 from tests.privacy.canary_records import (
     DELETED_AT,
@@ -274,7 +275,8 @@ def test_scan_finds_planted_value(tmp_path: Path) -> None:
     keys = load_tenant_keys(home, TENANT)
     write_parquet_batch(
         pa.table({"id": [1], "note": [f"before {needle} after"]}),
-        parquet_dir(home, TENANT, "planted", "notes"),
+        LocalLake(tenant_dir(home, TENANT)),
+        "parquet/planted/notes",
         ParquetCrypto(keys.parquet_master_key),
         ["note"],
         datetime.now(UTC),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+import simplejson
 from singer_sdk.testing.runners import TargetTestRunner
 
 from privacy.keys import load_tenant_keys
@@ -61,7 +61,8 @@ KEY_ID_OF_HOME = "<key id of the tenant keyring in home>"
 
 
 def singer_text(messages: Iterable[dict[str, Any]], home: Path | None = None) -> str:
-    text = "".join(json.dumps(message) + "\n" for message in messages)
+    # simplejson writes `Decimal` values as exact JSON numbers, which the standard library cannot.
+    text = "".join(simplejson.dumps(message, use_decimal=True) + "\n" for message in messages)
     if home is not None and KEY_ID_OF_HOME in text:
         text = text.replace(KEY_ID_OF_HOME, load_tenant_keys(home, TENANT).pseudonym_key_id)
     return text

@@ -17,9 +17,22 @@ LOADED_AT = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
 MARKER = "batch-canary-2b7e19"
 
 
+#: Input line of the first record of each test batch; record n sits on line FIRST_LINE + n - 1.
+FIRST_LINE = 41
+
+
+def _lines(count: int) -> list[int]:
+    return list(range(FIRST_LINE, FIRST_LINE + count))
+
+
+def _build(layout, records: list[dict]) -> pa.Table:
+    columns = {name: [record.get(name) for record in records] for name in layout.column_names}
+    return build_batch(layout, columns, _lines(len(records)), LOADED_AT)
+
+
 def _batch(prop: dict, values: list, key_properties: tuple[str, ...] = ()) -> pa.Table:
     layout = layout_from_schema("events", {"properties": {"value": prop}}, key_properties)
-    return build_batch(layout, [{"value": value} for value in values], LOADED_AT)
+    return _build(layout, [{"value": value} for value in values])
 
 
 def test_integers_accept_whole_decimals() -> None:
@@ -34,11 +47,11 @@ def test_integers_accept_whole_decimals() -> None:
         (True, "expected an integer, found bool"),
         (Decimal("1.5"), "expected an integer, found a number with a fractional part"),
         (MARKER, "expected an integer, found str"),
-        (2**63, "the integer does not fit in 64 bits"),
+        (2**63, "the integer does not fit in 64 bits; declare the field's 'minimum' or 'maximum'"),
     ],
 )
 def test_integers_reject_other_values(value: object, reason: str) -> None:
-    expected = f"Stream 'events', field 'value', record 2 of 2 in the batch: {reason}"
+    expected = f"Line {FIRST_LINE + 1}, stream 'events', field 'value': {reason}"
     with pytest.raises(RecordTypeError, match=expected) as caught:
         _batch({"type": "integer"}, [1, value])
 
@@ -53,7 +66,7 @@ def test_numbers_convert_decimals() -> None:
 
 @pytest.mark.parametrize("value", [True, "1.5", [1]])
 def test_numbers_reject_other_values(value: object) -> None:
-    with pytest.raises(RecordTypeError, match="field 'value', record 1 of 1 in the batch: expected a number"):
+    with pytest.raises(RecordTypeError, match=f"Line {FIRST_LINE}, stream 'events', field 'value': expected a number"):
         _batch({"type": "number"}, [value])
 
 
@@ -88,7 +101,7 @@ def test_timestamps_parse_offsets_and_naive_values() -> None:
 
 
 def test_unparseable_timestamp_hides_value() -> None:
-    expected = "record 2 of 2 in the batch: expected an ISO 8601 date-time string"
+    expected = f"Line {FIRST_LINE + 1}, stream 'events', field 'value': expected an ISO 8601 date-time string"
     with pytest.raises(RecordTypeError, match=expected) as caught:
         _batch({"type": "string", "format": "date-time"}, ["2024-01-02T03:04:05Z", MARKER])
 
@@ -139,10 +152,13 @@ def test_duplicate_keys_detected_over_all_key_columns() -> None:
         {"properties": {"ad_id": {"type": "string"}, "country": {"type": "string"}}},
         ("ad_id", "country"),
     )
-    distinct = build_batch(layout, [{"ad_id": "1", "country": "DE"}, {"ad_id": "1", "country": "FR"}], LOADED_AT)
-    repeated = build_batch(layout, [{"ad_id": "1", "country": "DE"}, {"ad_id": "1", "country": "DE"}], LOADED_AT)
+    distinct = _build(layout, [{"ad_id": "1", "country": "DE"}, {"ad_id": "1", "country": "FR"}])
+    repeated = _build(layout, [{"ad_id": "1", "country": "DE"}, {"ad_id": "2", "country": "DE"}, {"ad_id": "1", "country": "DE"}])
 
-    reject_duplicate_keys(layout, distinct)
-    expected = r"Stream 'insights': 1 primary key value\(s\) over the key columns \['ad_id', 'country'\]"
+    reject_duplicate_keys(layout, distinct, _lines(2))
+    expected = (
+        rf"Stream 'insights': lines {FIRST_LINE} and {FIRST_LINE + 2} carry the same primary key over the key "
+        r"columns \['ad_id', 'country'\]; 1 key value\(s\) occur more than once"
+    )
     with pytest.raises(DuplicateKeyError, match=expected):
-        reject_duplicate_keys(layout, repeated)
+        reject_duplicate_keys(layout, repeated, _lines(3))

@@ -55,7 +55,8 @@ def test_cli_error_hides_record_value(home: Path, tmp_path: Path) -> None:
     result = _run(tmp_path, target_config(home), singer_text(messages, home))
 
     assert result.returncode != 0
-    assert "Stream 'customers', field 'id', record 1 of 1" in result.stderr
+    assert "Line 2, stream 'customers', field 'id': expected an integer, found str" in result.stderr
+    assert "Traceback" not in result.stderr
     assert MARKER not in result.stderr
     assert result.stdout == ""
 
@@ -67,7 +68,7 @@ def test_cli_invalid_json_hides_line(home: Path, tmp_path: Path) -> None:
     result = _run(tmp_path, target_config(home), text)
 
     assert result.returncode != 0
-    assert "Input line 2 is not valid JSON" in result.stderr
+    assert "Line 2, stream 'customers': the line is not valid JSON" in result.stderr
     assert MARKER not in result.stderr
 
 
@@ -77,7 +78,7 @@ def test_cli_record_without_stream_hides_record(home: Path, tmp_path: Path) -> N
     result = _run(tmp_path, target_config(home), text)
 
     assert result.returncode != 0
-    assert "A RECORD message is missing the required key(s) stream" in result.stderr
+    assert "Line 2: the RECORD message has no 'stream' name" in result.stderr
     assert MARKER not in result.stderr
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def test_state_follows_committed_records(home: Path) -> None:
     assert query(home, "SELECT id FROM stripe.ads ORDER BY id") == [(1,), (2,)]
 
 
-def test_latest_state_written_once_at_end(home: Path) -> None:
+def test_each_state_written_once_its_records_commit(home: Path) -> None:
     states = run_target(
         home,
         [
@@ -56,8 +57,8 @@ def test_latest_state_written_once_at_end(home: Path) -> None:
         batch_size_rows=1,
     )
 
-    # Full sinks drain one at a time without writing state; state is written when all sinks drain.
-    assert [state["bookmarks"] for state in states] == [{"ads": 2}]
+    # Each batch of one record commits before the STATE after it arrives, so both states are forwarded.
+    assert [state["bookmarks"] for state in states] == [{"ads": 1}, {"ads": 2}]
     assert query(home, "SELECT count(*) FROM _spendlake.loads") == [(2,)]
 
 
@@ -94,9 +95,9 @@ def test_committed_rows_kept_when_later_batch_fails(home: Path, capsys: pytest.C
 
     _listen_and_fail(home, messages, batch_size_rows=1)
 
-    # The first record was committed when its full sink drained; its state was not yet written,
-    # so a rerun re-reads from the previous bookmark and the upsert absorbs the repeat.
-    assert capsys.readouterr().out == ""
+    # The first record was committed as a batch of its own, so the STATE after it was forwarded;
+    # a rerun resumes from that bookmark, and nothing committed before it is lost.
+    assert [json.loads(line)["bookmarks"] for line in capsys.readouterr().out.splitlines()] == [{"ads": 1}]
     assert query(home, "SELECT id FROM stripe.ads") == [(1,)]
 
 

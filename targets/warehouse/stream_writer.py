@@ -1,0 +1,193 @@
+"""One stream's buffer of RECORD lines and the commit of each batch.
+
+A batch is committed in this order:
+1. decode the lines into typed Arrow columns and check them (types, duplicate
+   keys, pseudonym shapes); any failure stops before anything is written;
+2. publish the encrypted Parquet file (atomic, durable);
+3. upsert into DuckDB and list the file in the load ledger, in one transaction.
+If step 3 fails the file is deleted again. A run killed between 2 and 3 leaves
+a file the ledger does not list; the next run deletes it (see `session`).
+The caller forwards STATE only after the batches before it are committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import typing as t
+
+import pyarrow as pa
+
+from targets.warehouse.arrow_batch import build_records, with_loaded_at
+from targets.warehouse.arrow_schema import StreamLayout, layout_from_schema
+from targets.warehouse.parquet_store import check_folder_name, write_parquet_batch
+from targets.warehouse.pii_guard import check_mapped_values, check_pii_mapped, check_schema_actions
+from targets.warehouse.primary_key import reject_duplicate_keys
+from targets.warehouse.record_decoder import BatchDecoder
+from targets.warehouse.record_validation import schema_validator
+
+if t.TYPE_CHECKING:
+    from targets.warehouse.session import WarehouseSession
+
+logger = logging.getLogger(__name__)
+
+#: Lines decoded at a time; the batch is kept as typed Arrow columns, far smaller than the raw lines.
+DECODE_CHUNK_ROWS = 2_000
+
+#: Columns singer-sdk adds for record metadata that the warehouse does not store.
+SDK_METADATA_COLUMNS = (
+    "_sdc_extracted_at",
+    "_sdc_received_at",
+    "_sdc_batched_at",
+    "_sdc_sequence",
+    "_sdc_table_version",
+    "_sdc_sync_started_at",
+)
+
+
+class StreamWriter:
+    """Buffers one stream's RECORD lines and commits them in batches."""
+
+    def __init__(
+        self,
+        session: WarehouseSession,
+        stream: str,
+        schema: dict[str, t.Any],
+        key_properties: t.Sequence[str],
+        *,
+        require_pii_mapping: bool,
+        checked_decoding: bool = False,
+        validate_records: bool = False,
+    ) -> None:
+        self.stream = stream
+        self._session = session
+        self._require_pii_mapping = require_pii_mapping
+        self._checked_decoding = checked_decoding
+        self._validate_records = validate_records
+        self._lines: list[bytes] = []
+        self._line_numbers: list[int] = []
+        self._chunks: list[pa.RecordBatch] = []
+        self._chunk_line_numbers: list[int] = []
+        self.buffered_bytes = 0
+        self.first_buffered_at = 0.0
+        self.undeclared_fields: dict[str, int] = {}
+        self.rows_committed = 0
+        self.schema: dict[str, t.Any] = {}
+        self.key_properties: tuple[str, ...] = ()
+        self.apply_schema(schema, key_properties)
+
+    @property
+    def buffered_rows(self) -> int:
+        """Records waiting for the next commit."""
+        return len(self._chunk_line_numbers) + len(self._lines)
+
+    @property
+    def first_buffered_line(self) -> int | None:
+        """Input line of the oldest uncommitted record, or None when the buffer is empty."""
+        numbers = self._chunk_line_numbers or self._line_numbers
+        return numbers[0] if numbers else None
+
+    def apply_schema(self, schema: dict[str, t.Any], key_properties: t.Sequence[str]) -> None:
+        """Map a SCHEMA message to columns and create or evolve the table; records buffered before it commit first."""
+        self.flush()
+        check_folder_name(self.stream)
+        declared = {**schema, "properties": dict(schema.get("properties") or {})}
+        ignored = [name for name in SDK_METADATA_COLUMNS if declared["properties"].pop(name, None) is not None]
+        if self._require_pii_mapping:
+            check_pii_mapped(self.stream, declared, self._session.tenant, self._session.pseudonym_key_id)
+            check_schema_actions(self.stream, declared)
+
+        layout = layout_from_schema(self.stream, declared, key_properties)
+        self.stored_layout: StreamLayout = self._session.writer.ensure_table(layout)
+        self.layout = layout
+        validator = schema_validator(self.stream, schema) if self._validate_records else None
+        self._decoder = BatchDecoder(layout, ignored, checked_only=self._checked_decoding, validator=validator)
+        self.schema = schema
+        self.key_properties = tuple(key_properties)
+
+    def add(self, line: bytes, line_number: int) -> None:
+        """Buffer one RECORD line of this stream; every `DECODE_CHUNK_ROWS` lines are decoded to Arrow."""
+        if not self.buffered_rows:
+            self.first_buffered_at = time.monotonic()
+        self._lines.append(line)
+        self._line_numbers.append(line_number)
+        self.buffered_bytes += len(line)
+        if len(self._lines) >= DECODE_CHUNK_ROWS:
+            self._decode_chunk()
+
+    def flush(self) -> None:
+        """Commit the buffered records as one batch; the buffer is empty afterwards, also on failure."""
+        if not self.buffered_rows:
+            return
+        try:
+            self._decode_chunk()
+            chunks, line_numbers = self._chunks, self._chunk_line_numbers
+        finally:
+            self._reset_buffer()
+        self._commit(pa.Table.from_batches(chunks, schema=self.layout.record_schema), line_numbers)
+
+    def _reset_buffer(self) -> None:
+        self._lines, self._line_numbers, self._chunks, self._chunk_line_numbers = [], [], [], []
+        self.buffered_bytes = 0
+
+    def _decode_chunk(self) -> None:
+        """Turn the buffered lines into a typed record batch, so that the raw lines can be freed."""
+        if not self._lines:
+            return
+        lines, line_numbers = self._lines, self._line_numbers
+        self._lines, self._line_numbers = [], []
+        try:
+            decoded = self._decoder.decode(lines, line_numbers)
+            for name, count in decoded.undeclared.items():
+                self.undeclared_fields[name] = self.undeclared_fields.get(name, 0) + count
+            self._chunks.append(build_records(self.layout, decoded.columns, line_numbers))
+        except BaseException:
+            self._reset_buffer()
+            raise
+        self._chunk_line_numbers.extend(line_numbers)
+
+    def _commit(self, records: pa.Table, line_numbers: list[int]) -> None:
+        loaded_at = self._session.next_loaded_at()
+        table = with_loaded_at(records, self.layout, loaded_at)
+        reject_duplicate_keys(self.layout, table, line_numbers)
+        if self._require_pii_mapping:
+            check_mapped_values(self.layout, table)
+        table = _as_stored(table, self.stored_layout)
+
+        session = self._session
+        relative = write_parquet_batch(
+            table,
+            session.lake,
+            session.stream_folder(self.stream),
+            session.parquet_crypto,
+            self.stored_layout.pii_columns,
+            loaded_at,
+            self.stored_layout.key_properties,
+        )
+        try:
+            session.writer.write_batch(self.stored_layout, table, relative, loaded_at)
+        except BaseException:
+            # The file is not in the ledger, so remove it rather than leave an orphan in the lake.
+            session.lake.remove(relative)
+            raise
+
+        self.rows_committed += table.num_rows
+        logger.info("Committed %d rows of stream %r (%s).", table.num_rows, self.stream, relative)
+
+    def log_undeclared_fields(self) -> None:
+        """Log how many values of undeclared fields were dropped, by field name."""
+        for name, count in sorted(self.undeclared_fields.items()):
+            logger.warning(
+                "Stream %r: dropped %d values of field %r, which the SCHEMA message does not declare.",
+                self.stream,
+                count,
+                name,
+            )
+
+
+def _as_stored(table: pa.Table, stored: StreamLayout) -> pa.Table:
+    """Convert columns whose stored type is wider than the declared one (see `type_changes`)."""
+    schema = stored.arrow_schema
+    if table.schema.equals(schema):
+        return table
+    return table.cast(schema)
