@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from targets.warehouse import type_changes
 from targets.warehouse.arrow_schema import DELETED_AT, LOADED_AT, TIMESTAMP, Column, StreamLayout
+from targets.warehouse.duckdb_memory import MemoryBudget, is_out_of_memory
 from targets.warehouse.duckdb_store import ALIAS, quote_identifier
 from targets.warehouse.errors import WarehouseSchemaError, WarehouseWriteError
 
@@ -39,9 +40,10 @@ class _StoredColumn:
 class WarehouseWriter:
     """Writes one source's streams into the attached warehouse `wh`."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, source: str) -> None:
+    def __init__(self, connection: duckdb.DuckDBPyConnection, source: str, memory: MemoryBudget | None = None) -> None:
         self._connection = connection
         self._source = source
+        self._memory = memory
         self._lock = threading.Lock()
 
     def ensure_ledger(self) -> None:
@@ -120,7 +122,13 @@ class WarehouseWriter:
             [self._source, layout.stream, column.name, column.pii_class, column.pii_action]
             for column in layout.columns
         ]
-        self._connection.executemany(f"INSERT OR REPLACE INTO {self._catalog_name()} VALUES (?, ?, ?, ?, ?)", rows)
+        # Delete and insert rather than replace (an update), for the reason given in `_upsert_statements`.
+        # Columns the new SCHEMA no longer declares keep their entries: their stored values remain.
+        self._connection.execute(
+            f"DELETE FROM {self._catalog_name()} WHERE source = ? AND stream = ? AND list_contains(?, column_name)",  # noqa: S608
+            [self._source, layout.stream, layout.column_names],
+        )
+        self._connection.executemany(f"INSERT INTO {self._catalog_name()} VALUES (?, ?, ?, ?, ?)", rows)  # noqa: S608
 
     def write_batch(
         self,
@@ -134,7 +142,7 @@ class WarehouseWriter:
         with self._lock:
             self._connection.register(view, table)
             try:
-                self._commit_batch(layout, view, table.num_rows, parquet_file, loaded_at)
+                self._commit_batch(layout, quote_identifier(view), table.num_rows, parquet_file, loaded_at)
             finally:
                 self._connection.unregister(view)
 
@@ -151,58 +159,121 @@ class WarehouseWriter:
         parquet_file: str,
         loaded_at: datetime.datetime,
     ) -> None:
-        ledger = f"INSERT INTO {self._ledger_name()} VALUES (?, ?, ?, ?, ?)"
-        try:
-            self._connection.execute("BEGIN TRANSACTION")
-            for statement in self._batch_statements(layout, quote_identifier(view)):
-                self._connection.execute(statement)
-            self._connection.execute(ledger, [loaded_at, self._source, layout.stream, rows, parquet_file])
-            self._connection.execute("COMMIT")
-        except duckdb.Error as error:
-            self._rollback()
-            # DuckDB's constraint and conversion messages quote values, so only the error class is shown.
-            msg = (
-                f"Stream {layout.stream!r}: DuckDB rejected a batch of {rows} records ({type(error).__name__}). "
-                f"The batch was rolled back; earlier batches stay committed."
-            )
-            raise WarehouseWriteError(msg) from None
+        """Store the batch and its ledger row in one transaction.
 
-    def _batch_statements(self, layout: StreamLayout, view: str) -> list[str]:
-        """SQL that stores a batch: upsert (or append) live rows, then apply tombstones.
-
-        Runs inside the batch's transaction. When no key of the batch is stored
-        yet (a first load, or new rows only) a plain insert does the work at
-        about half the cost of `INSERT OR REPLACE`.
+        The first attempt appends: when no key of the batch is stored yet (a first
+        load, or new rows only) that costs about half of an upsert. A key that is
+        already stored makes the append fail on the primary key, and the batch is
+        stored again, in a new transaction, by upsert.
         """
+        while True:
+            try:
+                self._store_batch(layout, view, rows, parquet_file, loaded_at)
+                return
+            except duckdb.Error as error:
+                self._rollback()
+                if is_out_of_memory(error) and self._memory is not None and self._memory.grow():
+                    continue
+                raise self._write_error(layout, rows, error) from None
+
+    def _store_batch(
+        self,
+        layout: StreamLayout,
+        view: str,
+        rows: int,
+        parquet_file: str,
+        loaded_at: datetime.datetime,
+    ) -> None:
+        if layout.key_properties and self._try_transaction(layout, [self._append_sql(layout, view)], rows, parquet_file, loaded_at):
+            return
+        self._run_transaction(layout, self._upsert_statements(layout, view), rows, parquet_file, loaded_at)
+
+    @staticmethod
+    def _write_error(layout: StreamLayout, rows: int, error: duckdb.Error) -> WarehouseWriteError:
+        # DuckDB's constraint and conversion messages quote values, so only the error class is shown.
+        msg = (
+            f"Stream {layout.stream!r}: DuckDB rejected a batch of {rows} records ({type(error).__name__}). "
+            f"The batch was rolled back; earlier batches stay committed."
+        )
+        if isinstance(error, duckdb.TransactionException):
+            msg += " Run the load again: it resumes from the last saved state."
+        return WarehouseWriteError(msg)
+
+    def _try_transaction(
+        self,
+        layout: StreamLayout,
+        statements: list[str],
+        rows: int,
+        parquet_file: str,
+        loaded_at: datetime.datetime,
+    ) -> bool:
+        """Run the transaction; return False (rolled back) when a stored key conflicts."""
+        try:
+            self._run_transaction(layout, statements, rows, parquet_file, loaded_at)
+        except duckdb.ConstraintException:
+            self._rollback()
+            return False
+        return True
+
+    def _run_transaction(
+        self,
+        layout: StreamLayout,
+        statements: list[str],
+        rows: int,
+        parquet_file: str,
+        loaded_at: datetime.datetime,
+    ) -> None:
+        self._connection.execute("BEGIN TRANSACTION")
+        for statement in statements:
+            self._connection.execute(statement)
+        ledger = f"INSERT INTO {self._ledger_name()} VALUES (?, ?, ?, ?, ?)"  # noqa: S608
+        self._connection.execute(ledger, [loaded_at, self._source, layout.stream, rows, parquet_file])
+        self._connection.execute("COMMIT")
+
+    def _append_sql(self, layout: StreamLayout, view: str) -> str:
         table = self._table_name(layout.stream)
-        columns = [*layout.column_names, LOADED_AT]
-        column_list = ", ".join(quote_identifier(name) for name in columns)
-        append = f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {view} AS batch"  # noqa: S608
+        column_list = ", ".join(quote_identifier(name) for name in [*layout.column_names, LOADED_AT])
+        return f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {view} AS batch"  # noqa: S608
+
+    def _upsert_statements(self, layout: StreamLayout, view: str) -> list[str]:
+        """SQL that replaces the batch's keys: delete the stored rows, insert the batch (keyless: append).
+
+        No UPDATE is used: DuckDB 1.5.5 can lose updated values when it replays
+        its write-ahead log after a crash, while deletes and inserts replay
+        correctly. A tombstone takes the stored row's values, so the rows to
+        insert are computed into a temporary table before the delete.
+        """
         if not layout.key_properties:
-            return [append]
+            return [self._append_sql(layout, view)]
 
+        table = self._table_name(layout.stream)
         keys = [quote_identifier(name) for name in layout.key_properties]
-        key_match = " AND ".join(f"stored.{key} = batch.{key}" for key in keys)
-        stored_key = f"EXISTS (SELECT 1 FROM {table} AS stored WHERE {key_match})"  # noqa: S608
-        overlap = self._connection.execute(f"SELECT count(*) FROM {view} AS batch WHERE {stored_key}").fetchone()  # noqa: S608
-        if not overlap or overlap[0] == 0:
-            return [append]
-
-        upsert = f"INSERT OR REPLACE INTO {table} ({column_list}) SELECT {column_list} FROM {view} AS batch"  # noqa: S608
+        key_list = ", ".join(keys)
+        delete = f"DELETE FROM {table} WHERE ({key_list}) IN (SELECT ({key_list}) FROM {view})"  # noqa: S608
         if not layout.has_tombstones:
-            return [upsert]
+            return [delete, self._append_sql(layout, view)]
 
-        deleted = quote_identifier(DELETED_AT)
-        loaded_at = quote_identifier(LOADED_AT)
-        tombstone_columns = ", ".join([*keys, deleted, loaded_at])
-        # A tombstone marks the stored row deleted and keeps its values; an unknown key gets a bare tombstone row.
+        merged = quote_identifier(f"{view.strip(chr(34))}_merged")
         return [
-            f"{upsert} WHERE batch.{deleted} IS NULL",
-            f"UPDATE {table} AS stored SET {deleted} = batch.{deleted}, {loaded_at} = batch.{loaded_at} "  # noqa: S608
-            f"FROM {view} AS batch WHERE batch.{deleted} IS NOT NULL AND {key_match}",
-            f"INSERT INTO {table} ({tombstone_columns}) SELECT {tombstone_columns} FROM {view} AS batch "  # noqa: S608
-            f"WHERE batch.{deleted} IS NOT NULL AND NOT {stored_key}",
+            f"CREATE TEMP TABLE {merged} AS {self._merged_rows_sql(layout, table, view)}",
+            delete,
+            self._append_sql(layout, merged),
+            f"DROP TABLE {merged}",
         ]
+
+    def _merged_rows_sql(self, layout: StreamLayout, table: str, view: str) -> str:
+        """Rows to store for the batch: live records as sent; a tombstone over the stored row's values."""
+        keys = {name.lower() for name in layout.key_properties}
+        key_match = " AND ".join(f"stored.{quote_identifier(name)} = batch.{quote_identifier(name)}" for name in layout.key_properties)
+        deleted = f"batch.{quote_identifier(DELETED_AT)}"
+        selected = []
+        for name in [*layout.column_names, LOADED_AT]:
+            column = quote_identifier(name)
+            if name.lower() in keys or name in (DELETED_AT, LOADED_AT):
+                selected.append(f"batch.{column} AS {column}")
+            else:
+                selected.append(f"CASE WHEN {deleted} IS NULL THEN batch.{column} ELSE stored.{column} END AS {column}")
+        return f"SELECT {', '.join(selected)} FROM {view} AS batch LEFT JOIN {table} AS stored ON {key_match}"  # noqa: S608
 
     def _rollback(self) -> None:
         try:

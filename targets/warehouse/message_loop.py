@@ -13,12 +13,14 @@ the oldest record still buffered in any stream.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import time
 import typing as t
 from collections import Counter
 
+from targets.warehouse.committer import Committer
 from targets.warehouse.errors import InputLineError, RecordBeforeSchemaError, UnsupportedMessageError
 from targets.warehouse.record_decoder import decode_line
 from targets.warehouse.stream_writer import StreamWriter
@@ -35,8 +37,6 @@ _PREFIX_LENGTH = len(RECORD_PREFIX)
 #: The same prefix as Python's `json.dumps` writes it, with a space after each separator.
 SPACED_RECORD_PREFIX = b'{"type": "RECORD", "stream": "'
 _SPACED_PREFIX_LENGTH = len(SPACED_RECORD_PREFIX)
-#: How often (in lines) the loop checks the age of buffered records.
-_AGE_CHECK_MASK = 0x0FFF
 _KNOWN_TYPES = ("SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION")
 
 
@@ -44,7 +44,7 @@ _KNOWN_TYPES = ("SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION")
 class LoopSettings:
     """Batching and checking options of a run."""
 
-    batch_size_rows: int = 50_000
+    batch_size_rows: int = 25_000
     batch_size_bytes: int = 32 * 1024 * 1024
     max_batch_age_seconds: float = 300.0
     require_pii_mapping: bool = True
@@ -72,6 +72,8 @@ class MessageLoop:
         self._settings = settings
         self._process_state = process_state
         self._write_state = write_state
+        self._committer = Committer()
+        self._finished_commits = 0
         self._writers: dict[str, StreamWriter] = {}
         self._by_encoded_name: dict[bytes, StreamWriter] = {}
         self._pending: list[_PendingState] = []
@@ -79,39 +81,62 @@ class MessageLoop:
         self._ignored_versions: set[str] = set()
         self.counts: Counter[str] = Counter()
         self._lines_read = 0
-        self._decoded_lines = 0
 
-    def run(self, lines: Iterable[bytes]) -> Counter[str]:
-        """Process every line; call `finish` at the end of the input. Returns the messages read, by type."""
-        settings = self._settings
-        max_rows, max_bytes = settings.batch_size_rows, settings.batch_size_bytes
-        routes = self._by_encoded_name
-        first = self._lines_read + 1
-        decoded_before = self._decoded_lines
-        number = first - 1
-        for number, line in enumerate(lines, start=first):
-            writer = None
-            if line.startswith(RECORD_PREFIX):
-                writer = routes.get(line[_PREFIX_LENGTH : line.find(b'"', _PREFIX_LENGTH)])
-            elif line.startswith(SPACED_RECORD_PREFIX):
-                writer = routes.get(line[_SPACED_PREFIX_LENGTH : line.find(b'"', _SPACED_PREFIX_LENGTH)])
+    def run(self, blocks: Iterable[list[bytes]]) -> Counter[str]:
+        """Process every block of lines; call `finish` at the end of the input. Returns the messages read, by type."""
+        number = self._lines_read
+        for block in blocks:
+            writer = self._only_stream_of(block)
             if writer is not None:
-                writer.add(line, number)
-                if writer.buffered_rows >= max_rows or writer.buffered_bytes >= max_bytes:
-                    self._flush(writer)
-                if not number & _AGE_CHECK_MASK:
-                    self._flush_old_batches()
-                continue
-            self._process_other(line, number)
-
-        # Lines routed by prefix are RECORDs; `_process_other` counts the lines it decodes itself.
-        routed = (number - self._lines_read) - (self._decoded_lines - decoded_before)
-        self.counts["RECORD"] += routed
+                self._add_records(writer, block, number + 1)
+                self.counts["RECORD"] += len(block)
+                number += len(block)
+            else:
+                for line in block:
+                    number += 1
+                    self._route_line(line, number)
+            self._check_commits()
         self._lines_read = number
         return self.counts
 
+    def _only_stream_of(self, block: list[bytes]) -> StreamWriter | None:
+        """Return the writer when every line of `block` is a RECORD of one known stream, else None."""
+        first = block[0]
+        if not first.startswith(RECORD_PREFIX):
+            return None
+        end = first.find(b'"', _PREFIX_LENGTH)
+        writer = self._by_encoded_name.get(first[_PREFIX_LENGTH:end])
+        if writer is None:
+            return None
+        prefix = first[: end + 1]
+        return writer if all(map(bytes.startswith, block, itertools.repeat(prefix))) else None
+
+    def _add_records(self, writer: StreamWriter, lines: list[bytes], first_number: int) -> None:
+        """Buffer RECORD lines of one stream, committing a batch each time one fills."""
+        max_rows, max_bytes = self._settings.batch_size_rows, self._settings.batch_size_bytes
+        start = 0
+        while start < len(lines):
+            room = max(max_rows - writer.buffered_rows, 1)
+            part = lines[start : start + room]
+            writer.add_lines(part, first_number + start)
+            start += len(part)
+            if writer.buffered_rows >= max_rows or writer.buffered_bytes >= max_bytes:
+                self._flush(writer)
+
+    def _route_line(self, line: bytes, number: int) -> None:
+        writer = None
+        if line.startswith(RECORD_PREFIX):
+            writer = self._by_encoded_name.get(line[_PREFIX_LENGTH : line.find(b'"', _PREFIX_LENGTH)])
+        elif line.startswith(SPACED_RECORD_PREFIX):
+            writer = self._by_encoded_name.get(line[_SPACED_PREFIX_LENGTH : line.find(b'"', _SPACED_PREFIX_LENGTH)])
+        if writer is None:
+            self._process_other(line, number)
+            return
+
+        self.counts["RECORD"] += 1
+        self._add_records(writer, [line], number)
+
     def _process_other(self, line: bytes, number: int) -> None:
-        self._decoded_lines += 1
         if not line.strip():
             return
         message = decode_line(line, number)
@@ -153,9 +178,7 @@ class MessageLoop:
             msg = f"Line {number}, stream {stream!r}: the RECORD message has no 'record' object."
             raise InputLineError(msg)
 
-        writer.add(line, number)
-        if writer.buffered_rows >= self._settings.batch_size_rows:
-            self._flush(writer)
+        self._add_records(writer, [line], number)
 
     def _apply_schema(self, message: dict[str, t.Any], number: int) -> None:
         stream = _required_text(message, "stream", number, "SCHEMA")
@@ -175,6 +198,7 @@ class MessageLoop:
                 stream,
                 schema,
                 keys,
+                self._committer,
                 require_pii_mapping=self._settings.require_pii_mapping,
                 checked_decoding=self._settings.checked_decoding,
                 validate_records=self._settings.validate_records,
@@ -208,7 +232,14 @@ class MessageLoop:
         writer.flush()
         self._write_ready_state()
 
-    def _flush_old_batches(self) -> None:
+    def _check_commits(self) -> None:
+        """Raise a failed commit's error, forward STATE after finished commits, and flush old batches."""
+        self._committer.raise_failure()
+        finished = self._committer.finished
+        if finished != self._finished_commits:
+            self._finished_commits = finished
+            self._write_ready_state()
+
         oldest_allowed = time.monotonic() - self._settings.max_batch_age_seconds
         for writer in self._writers.values():
             if writer.buffered_rows and writer.first_buffered_at < oldest_allowed:
@@ -218,8 +249,12 @@ class MessageLoop:
         """Write the newest STATE whose records are all committed; drop the older ones."""
         if not self._pending:
             return
-        buffered = [writer.first_buffered_line for writer in self._writers.values() if writer.buffered_rows]
-        oldest_buffered = min(buffered, default=None)
+        uncommitted = [writer.first_buffered_line for writer in self._writers.values() if writer.buffered_rows]
+        uncommitted += [writer.discarded_from for writer in self._writers.values() if writer.discarded_from is not None]
+        in_flight = self._committer.oldest_in_flight
+        if in_flight is not None:
+            uncommitted.append(in_flight)
+        oldest_buffered = min(uncommitted, default=None)
         ready = [state for state in self._pending if oldest_buffered is None or state.line < oldest_buffered]
         if not ready:
             return
@@ -235,9 +270,22 @@ class MessageLoop:
         waiting = [writer for writer in self._writers.values() if writer.buffered_rows]
         for writer in sorted(waiting, key=lambda item: item.first_buffered_line or 0):
             self._flush(writer)
+        self._committer.wait()
         self._write_ready_state()
         for writer in self._writers.values():
             writer.log_undeclared_fields()
+
+
+    def close(self) -> None:
+        """Let commits in progress finish, forward the STATE they complete, and stop the committer's thread.
+
+        Called after a failure too: batches read before a bad line still commit,
+        and a STATE whose records are all committed is safe to forward.
+        """
+        self._committer.close()
+        if self._committer.failed:
+            return
+        self._write_ready_state()
 
 
 def _required_text(message: dict[str, t.Any], key: str, number: int, kind: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from privacy.keys import load_tenant_keys
 from spendlake.paths import tenant_dir
+from targets.warehouse.duckdb_memory import MemoryBudget
 from targets.warehouse.duckdb_store import open_tenant_warehouse
 from targets.warehouse.duckdb_tables import WarehouseWriter
 from targets.warehouse.lake import Lake, LocalLake
@@ -18,7 +19,6 @@ from targets.warehouse.parquet_store import stream_folder
 logger = logging.getLogger(__name__)
 
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
-DUCKDB_MEMORY_LIMIT = "256MB"
 
 
 class WarehouseSession:
@@ -50,13 +50,16 @@ class WarehouseSession:
             self.tenant_dir, tenant, lake_url, endpoint_url=s3_endpoint_url, kms_key_id=s3_kms_key_id
         )
         self._connection = open_tenant_warehouse(home, tenant, keys, read_only=False)
-        # One DuckDB thread: the load is a pipeline, and mapper-pii needs the other core. DuckDB
-        # spills beyond its memory limit (encrypted) and hands freed memory back, so the run stays small.
+        # One DuckDB thread: the load is a pipeline, and mapper-pii needs the other core. Freed
+        # memory goes back to the system, and the memory limit grows only when a batch needs it.
         self._connection.execute("SET threads = 1")
-        self._connection.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
-        self._connection.execute("SET allocator_flush_threshold = '16MB'")
-        self.writer = WarehouseWriter(self._connection, source)
+        self._connection.execute("SET allocator_flush_threshold = '4MB'")
+        self.writer = WarehouseWriter(self._connection, source, MemoryBudget(self._connection))
         try:
+            # Fold a write-ahead log left by a killed run into the database file before writing anything:
+            # DuckDB 1.5.5 can lose committed updates when it later replays a log holding entries from
+            # before and after such a restart.
+            self.writer.checkpoint()
             self.writer.ensure_ledger()
             self.warehouse_id = self.writer.warehouse_id()
             self._last_loaded_at = self.writer.last_loaded_at()

@@ -2,16 +2,20 @@
 
 A batch is committed in this order:
 1. decode the lines into typed Arrow columns and check them (types, duplicate
-   keys, pseudonym shapes); any failure stops before anything is written;
-2. publish the encrypted Parquet file (atomic, durable);
-3. upsert into DuckDB and list the file in the load ledger, in one transaction.
+   keys, pseudonym shapes) on the read loop's thread; any failure stops before
+   anything is written;
+2. on the committer's thread, publish the encrypted Parquet file (atomic,
+   durable);
+3. then upsert into DuckDB and list the file in the load ledger, in one
+   transaction.
 If step 3 fails the file is deleted again. A run killed between 2 and 3 leaves
 a file the ledger does not list; the next run deletes it (see `session`).
-The caller forwards STATE only after the batches before it are committed.
+The read loop forwards STATE only after the batches before it are committed.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 import typing as t
@@ -20,6 +24,7 @@ import pyarrow as pa
 
 from targets.warehouse.arrow_batch import build_records, with_loaded_at
 from targets.warehouse.arrow_schema import StreamLayout, layout_from_schema
+from targets.warehouse.committer import CommitJob, Committer
 from targets.warehouse.parquet_store import check_folder_name, write_parquet_batch
 from targets.warehouse.pii_guard import check_mapped_values, check_pii_mapped, check_schema_actions
 from targets.warehouse.primary_key import reject_duplicate_keys
@@ -54,6 +59,7 @@ class StreamWriter:
         stream: str,
         schema: dict[str, t.Any],
         key_properties: t.Sequence[str],
+        committer: Committer,
         *,
         require_pii_mapping: bool,
         checked_decoding: bool = False,
@@ -61,6 +67,7 @@ class StreamWriter:
     ) -> None:
         self.stream = stream
         self._session = session
+        self._committer = committer
         self._require_pii_mapping = require_pii_mapping
         self._checked_decoding = checked_decoding
         self._validate_records = validate_records
@@ -68,6 +75,10 @@ class StreamWriter:
         self._line_numbers: list[int] = []
         self._chunks: list[pa.RecordBatch] = []
         self._chunk_line_numbers: list[int] = []
+        #: Records waiting for the next commit.
+        self.buffered_rows = 0
+        #: Input line of the oldest record dropped with a failed batch, or None.
+        self.discarded_from: int | None = None
         self.buffered_bytes = 0
         self.first_buffered_at = 0.0
         self.undeclared_fields: dict[str, int] = {}
@@ -75,11 +86,6 @@ class StreamWriter:
         self.schema: dict[str, t.Any] = {}
         self.key_properties: tuple[str, ...] = ()
         self.apply_schema(schema, key_properties)
-
-    @property
-    def buffered_rows(self) -> int:
-        """Records waiting for the next commit."""
-        return len(self._chunk_line_numbers) + len(self._lines)
 
     @property
     def first_buffered_line(self) -> int | None:
@@ -90,6 +96,7 @@ class StreamWriter:
     def apply_schema(self, schema: dict[str, t.Any], key_properties: t.Sequence[str]) -> None:
         """Map a SCHEMA message to columns and create or evolve the table; records buffered before it commit first."""
         self.flush()
+        self._committer.wait()
         check_folder_name(self.stream)
         declared = {**schema, "properties": dict(schema.get("properties") or {})}
         ignored = [name for name in SDK_METADATA_COLUMNS if declared["properties"].pop(name, None) is not None]
@@ -105,29 +112,34 @@ class StreamWriter:
         self.schema = schema
         self.key_properties = tuple(key_properties)
 
-    def add(self, line: bytes, line_number: int) -> None:
-        """Buffer one RECORD line of this stream; every `DECODE_CHUNK_ROWS` lines are decoded to Arrow."""
+    def add_lines(self, lines: list[bytes], first_number: int) -> None:
+        """Buffer consecutive RECORD lines of this stream; every `DECODE_CHUNK_ROWS` lines are decoded to Arrow."""
         if not self.buffered_rows:
             self.first_buffered_at = time.monotonic()
-        self._lines.append(line)
-        self._line_numbers.append(line_number)
-        self.buffered_bytes += len(line)
+        self._lines.extend(lines)
+        self._line_numbers.extend(range(first_number, first_number + len(lines)))
+        self.buffered_rows += len(lines)
+        self.buffered_bytes += sum(map(len, lines))
         if len(self._lines) >= DECODE_CHUNK_ROWS:
             self._decode_chunk()
 
     def flush(self) -> None:
-        """Commit the buffered records as one batch; the buffer is empty afterwards, also on failure."""
+        """Check the buffered records as one batch and hand it to the committer; the buffer is empty afterwards."""
         if not self.buffered_rows:
             return
+        first_line = self.first_buffered_line
         try:
             self._decode_chunk()
             chunks, line_numbers = self._chunks, self._chunk_line_numbers
-        finally:
             self._reset_buffer()
-        self._commit(pa.Table.from_batches(chunks, schema=self.layout.record_schema), line_numbers)
+            self._submit(pa.Table.from_batches(chunks, schema=self.layout.record_schema), line_numbers)
+        except BaseException:
+            self._discard(first_line)
+            raise
 
     def _reset_buffer(self) -> None:
         self._lines, self._line_numbers, self._chunks, self._chunk_line_numbers = [], [], [], []
+        self.buffered_rows = 0
         self.buffered_bytes = 0
 
     def _decode_chunk(self) -> None:
@@ -142,30 +154,45 @@ class StreamWriter:
                 self.undeclared_fields[name] = self.undeclared_fields.get(name, 0) + count
             self._chunks.append(build_records(self.layout, decoded.columns, line_numbers))
         except BaseException:
-            self._reset_buffer()
+            self._discard(self._chunk_line_numbers[0] if self._chunk_line_numbers else line_numbers[0])
             raise
         self._chunk_line_numbers.extend(line_numbers)
 
-    def _commit(self, records: pa.Table, line_numbers: list[int]) -> None:
+    def _discard(self, first_line: int | None) -> None:
+        """Drop a batch that failed its checks; no STATE after `first_line` may be forwarded any more."""
+        self._reset_buffer()
+        if first_line is not None and (self.discarded_from is None or first_line < self.discarded_from):
+            self.discarded_from = first_line
+
+    def _submit(self, records: pa.Table, line_numbers: list[int]) -> None:
+        """Check the whole batch here, then commit it on the committer's thread."""
         loaded_at = self._session.next_loaded_at()
         table = with_loaded_at(records, self.layout, loaded_at)
         reject_duplicate_keys(self.layout, table, line_numbers)
         if self._require_pii_mapping:
             check_mapped_values(self.layout, table)
         table = _as_stored(table, self.stored_layout)
+        stored_layout = self.stored_layout
 
+        def commit() -> None:
+            self._commit(table, stored_layout, loaded_at)
+
+        self._committer.submit(CommitJob(first_line=line_numbers[0], run=commit))
+
+    def _commit(self, table: pa.Table, stored_layout: StreamLayout, loaded_at: datetime.datetime) -> None:
+        """Publish the Parquet file, then upsert and list it in the ledger (runs on the committer's thread)."""
         session = self._session
         relative = write_parquet_batch(
             table,
             session.lake,
             session.stream_folder(self.stream),
             session.parquet_crypto,
-            self.stored_layout.pii_columns,
+            stored_layout.pii_columns,
             loaded_at,
-            self.stored_layout.key_properties,
+            stored_layout.key_properties,
         )
         try:
-            session.writer.write_batch(self.stored_layout, table, relative, loaded_at)
+            session.writer.write_batch(stored_layout, table, relative, loaded_at)
         except BaseException:
             # The file is not in the ledger, so remove it rather than leave an orphan in the lake.
             session.lake.remove(relative)

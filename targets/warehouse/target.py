@@ -16,6 +16,7 @@ from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
 from spendlake.state_marker import STATE_MARKER, check_state_marker
 from spendlake.tenant_lock import TenantLock
 from targets.warehouse.errors import WarehouseError
+from targets.warehouse.line_blocks import line_blocks
 from targets.warehouse.message_loop import LoopSettings, MessageLoop
 from targets.warehouse.session import WarehouseSession
 
@@ -25,7 +26,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.singerlib.encoding.base import GenericSingerReader
 
-DEFAULT_BATCH_ROWS = 50_000
+DEFAULT_BATCH_ROWS = 25_000
 _state_encoder = msgspec.json.Encoder(decimal_format="number")
 
 _SOURCE_RULE = (
@@ -180,7 +181,7 @@ class TargetWarehouse(Target):
         if self._loop is None:
             self._loop = MessageLoop(self.warehouse_session, self._loop_settings(), self._marked_state, _write_state)
         try:
-            return self._loop.run(_binary_lines(file_input))
+            return self._loop.run(line_blocks(_binary_input(file_input)))
         except BaseException:
             self.close()
             raise
@@ -226,6 +227,7 @@ class TargetWarehouse(Target):
 
     def _finish(self) -> None:
         """Checkpoint and close the database, then release the tenant lock."""
+        self._close_loop()
         with self._session_lock:
             if self._session is not None:
                 self._session.finish()
@@ -234,11 +236,17 @@ class TargetWarehouse(Target):
 
     def close(self) -> None:
         """Close the database after a failed run; committed batches stay in DuckDB's write-ahead log."""
+        self._close_loop()
         with self._session_lock:
             if self._session is not None:
                 self._session.close()
                 self._session = None
             self._release_tenant_lock()
+
+    def _close_loop(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
 
     def _check_names(self) -> None:
         errors = []
@@ -262,8 +270,8 @@ class TargetWarehouse(Target):
             raise ConfigValidationError("Config validation failed", errors=errors)
 
 
-def _binary_lines(file_input: t.IO[str] | None) -> Iterable[bytes]:
-    """Return the input's lines as bytes: standard input, a file opened by `--input`, or a text stream."""
+def _binary_input(file_input: t.IO[str] | None) -> t.BinaryIO | Iterable[bytes]:
+    """Return the input as bytes: standard input, a file opened by `--input`, or a text stream's lines."""
     if file_input is None:
         return sys.stdin.buffer
     buffer = getattr(file_input, "buffer", None)

@@ -57,8 +57,10 @@ def test_each_state_written_once_its_records_commit(home: Path) -> None:
         batch_size_rows=1,
     )
 
-    # Each batch of one record commits before the STATE after it arrives, so both states are forwarded.
-    assert [state["bookmarks"] for state in states] == [{"ads": 1}, {"ads": 2}]
+    # Batches commit on a background thread, so the first STATE is forwarded only if its batch
+    # finished before the second arrived; the last one is always forwarded, once, at the end.
+    bookmarks = [state["bookmarks"] for state in states]
+    assert bookmarks in ([{"ads": 1}, {"ads": 2}], [{"ads": 2}])
     assert query(home, "SELECT count(*) FROM _spendlake.loads") == [(2,)]
 
 

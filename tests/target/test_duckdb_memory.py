@@ -1,0 +1,42 @@
+"""The writer's DuckDB memory limit starts small and doubles when a batch needs more."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from targets.warehouse.arrow_schema import layout_from_schema
+from targets.warehouse.duckdb_memory import MemoryBudget
+from targets.warehouse.duckdb_store import open_encrypted_database
+from targets.warehouse.duckdb_tables import WarehouseWriter
+
+ROWS = 200_000
+
+
+def test_batch_beyond_limit_grows_budget_and_commits(tmp_path: Path) -> None:
+    connection = open_encrypted_database(tmp_path / "w.duckdb", b"k" * 32, read_only=False, temp_directory=tmp_path / "spill")
+    connection.execute("USE wh")
+    connection.execute("SET threads = 1")
+    budget = MemoryBudget(connection, start_mb=2)
+    writer = WarehouseWriter(connection, "stripe", budget)
+    writer.ensure_ledger()
+    layout = writer.ensure_table(
+        layout_from_schema("charges", {"properties": {"id": {"type": "string"}, "note": {"type": "string"}}}, ["id"])
+    )
+    loaded_at = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    table = pa.table(
+        {
+            "id": [f"ch_{number:024d}" for number in range(ROWS)],
+            "note": ["a note of some length"] * ROWS,
+            "_loaded_at": pa.array([loaded_at] * ROWS, pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+    writer.write_batch(layout, table, "parquet/stripe/charges/part-1.parquet", loaded_at)
+
+    assert budget.limit_mb > 2
+    assert connection.execute("SELECT count(*) FROM stripe.charges").fetchone() == (ROWS,)
+    assert connection.execute("SELECT rows FROM _spendlake.loads").fetchall() == [(ROWS,)]
+    connection.close()
