@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from privacy.catalog import StoredColumn, columns_by_table, parquet_files, quote_table, read_catalog
 from privacy.field_crypto import TOKEN_PREFIX as FIELD_TOKEN_PREFIX
+from targets.warehouse.table_keys import stored_keys
 
 if t.TYPE_CHECKING:
     from privacy.pseudonyms import Pseudonymizer
@@ -189,11 +190,8 @@ def subject_id_columns(connection: duckdb.DuckDBPyConnection, tables: list[LinkT
 
     The values of these columns are the subject ids: the only values links are followed through.
     """
-    rows = connection.execute(
-        "SELECT schema_name, table_name, constraint_column_names FROM duckdb_constraints() "
-        "WHERE database_name = current_database() AND constraint_type = 'PRIMARY KEY'"
-    ).fetchall()
-    primary_keys = {f"{source}.{stream}": [str(name) for name in names] for source, stream, names in rows}
+    database = connection.execute("SELECT current_database()").fetchone()[0]
+    primary_keys = {f"{source}.{stream}": names for (source, stream), names in stored_keys(connection, database).items()}
 
     columns = {}
     for link in tables:

@@ -15,6 +15,7 @@ import array
 import datetime
 import itertools
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -61,8 +62,8 @@ class RawJsonColumn:
         return len(self.texts)
 
     def values(self) -> list[Any]:
-        """Decode every text (the checked path)."""
-        return [_decoded_text(text) for text in self.texts.to_pylist()]
+        """Decode every text (the checked path); raises `_Mismatch` at a text that does not decode."""
+        return [_decoded_text(text, position) for position, text in enumerate(self.texts.to_pylist())]
 
 
 def build_batch(
@@ -194,6 +195,8 @@ def _integers(values: list[Any], column: Column) -> pa.Array:
 
 
 def _decimals(values: list[Any], column: Column) -> pa.Array:
+    if values and type(values[0]) is msgspec.Raw:
+        values = [_raw_number(value, position) for position, value in enumerate(values)]
     try:
         return pa.array(values, column.type.arrow)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
@@ -204,16 +207,24 @@ def _decimals(values: list[Any], column: Column) -> pa.Array:
     return pa.array(converted, column.type.arrow)
 
 
+def _raw_number(raw: msgspec.Raw, position: int) -> Any:
+    """Return the exact value of a JSON number kept as raw text; a string or other JSON type is a mismatch."""
+    text = bytes(raw)
+    if text == b"null":
+        return None
+    if text[:1] not in _NUMBER_STARTS:
+        found = _RAW_TYPE_NAMES.get(text[:1], "another JSON value")
+        raise _Mismatch(f"expected a number, found {found}", position)
+    return Decimal(text.decode("ascii"))
+
+
 def _to_decimal(value: Any, position: int, scale: int) -> Decimal | None:
     if value is None:
         return None
-    if type(value) is bool or not isinstance(value, int | float | Decimal | str):
+    if type(value) is bool or not isinstance(value, int | float | Decimal):
         raise _Mismatch(f"expected a number, found {_type_name(value)}", position)
 
-    try:
-        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    except ArithmeticError:
-        raise _Mismatch("expected a number, found a string that is not one", position) from None
+    number = Decimal(str(value)) if not isinstance(value, Decimal) else value
     if not number.is_finite():
         raise _Mismatch("the number is not finite", position)
 
@@ -246,7 +257,13 @@ def _to_float(value: Any, position: int) -> float | None:
     if value is None:
         return None
     if type(value) in (int, float) or isinstance(value, Decimal):
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise _Mismatch("the number is beyond the range of a DOUBLE column", position)
+        return number
     raise _Mismatch(f"expected a number, found {_type_name(value)}", position)
 
 
@@ -314,6 +331,8 @@ _SHAPE_TYPES: dict[str, type] = {"object": dict, "array": list}
 #: First byte of the JSON text of each shape, for checking raw values without decoding them.
 _SHAPE_OPENERS: dict[str, bytes] = {"object": b"{", "array": b"["}
 _NULL_TEXT = pa.scalar(b"null", pa.binary())
+_NUMBER_STARTS = frozenset(b"-0123456789"[index : index + 1] for index in range(11))
+_RAW_TYPE_NAMES = {b'"': "str", b"{": "dict", b"[": "list", b"t": "bool", b"f": "bool"}
 
 
 def _json_texts(values: list[Any], column: Column) -> pa.Array:
@@ -363,11 +382,15 @@ def _raw_json_texts(texts: pa.BinaryArray, column: Column) -> pa.Array | None:
     return pc.if_else(is_null, pa.scalar(None, pa.string()), strings)
 
 
-def _decoded_text(text: bytes) -> Any:
+def _decoded_text(text: bytes, position: int) -> Any:
     try:
         return _raw_decoder.decode(text)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
+        pass  # Lone surrogates and deep nesting need `json`.
+    try:
         return json.loads(text, parse_float=Decimal)
+    except (ValueError, RecursionError):
+        raise _Mismatch("the value is not valid UTF-8 JSON, or nests too deeply", position) from None
 
 
 def _replace_surrogates_deep(value: Any) -> Any:

@@ -23,6 +23,7 @@ from targets.warehouse.arrow_schema import DELETED_AT, LOADED_AT, TIMESTAMP, Col
 from targets.warehouse.duckdb_memory import MemoryBudget, is_out_of_memory
 from targets.warehouse.duckdb_store import ALIAS, quote_identifier
 from targets.warehouse.errors import WarehouseSchemaError, WarehouseWriteError
+from targets.warehouse.table_keys import create_key_table, record_keys, stored_keys
 
 LEDGER_SCHEMA = "_spendlake"
 LEDGER_TABLE = "loads"
@@ -58,6 +59,7 @@ class WarehouseWriter:
                 f"CREATE TABLE IF NOT EXISTS {self._catalog_name()} (source VARCHAR, stream VARCHAR, "
                 "column_name VARCHAR, pii_class VARCHAR, pii_action VARCHAR, PRIMARY KEY (source, stream, column_name))"
             )
+            create_key_table(self._connection, ALIAS)
             identity = f"{ALIAS}.{LEDGER_SCHEMA}.warehouse"
             self._connection.execute(f"CREATE TABLE IF NOT EXISTS {identity} (id VARCHAR, created_at TIMESTAMPTZ)")
             if self._connection.execute(f"SELECT count(*) FROM {identity}").fetchone()[0] == 0:  # noqa: S608
@@ -93,6 +95,8 @@ class WarehouseWriter:
         stored = self._stored_columns(layout.stream)
         if not stored:
             self._connection.execute(self._create_table_sql(layout))
+            if layout.key_properties:
+                record_keys(self._connection, ALIAS, self._source, layout.stream, list(layout.key_properties))
             return layout
 
         self._check_primary_key(layout)
@@ -159,13 +163,7 @@ class WarehouseWriter:
         parquet_file: str,
         loaded_at: datetime.datetime,
     ) -> None:
-        """Store the batch and its ledger row in one transaction.
-
-        The first attempt appends: when no key of the batch is stored yet (a first
-        load, or new rows only) that costs about half of an upsert. A key that is
-        already stored makes the append fail on the primary key, and the batch is
-        stored again, in a new transaction, by upsert.
-        """
+        """Store the batch and its ledger row in one transaction; retry under a larger memory limit if needed."""
         while True:
             try:
                 self._store_batch(layout, view, rows, parquet_file, loaded_at)
@@ -184,8 +182,6 @@ class WarehouseWriter:
         parquet_file: str,
         loaded_at: datetime.datetime,
     ) -> None:
-        if layout.key_properties and self._try_transaction(layout, [self._append_sql(layout, view)], rows, parquet_file, loaded_at):
-            return
         self._run_transaction(layout, self._upsert_statements(layout, view), rows, parquet_file, loaded_at)
 
     @staticmethod
@@ -198,22 +194,6 @@ class WarehouseWriter:
         if isinstance(error, duckdb.TransactionException):
             msg += " Run the load again: it resumes from the last saved state."
         return WarehouseWriteError(msg)
-
-    def _try_transaction(
-        self,
-        layout: StreamLayout,
-        statements: list[str],
-        rows: int,
-        parquet_file: str,
-        loaded_at: datetime.datetime,
-    ) -> bool:
-        """Run the transaction; return False (rolled back) when a stored key conflicts."""
-        try:
-            self._run_transaction(layout, statements, rows, parquet_file, loaded_at)
-        except duckdb.ConstraintException:
-            self._rollback()
-            return False
-        return True
 
     def _run_transaction(
         self,
@@ -247,9 +227,10 @@ class WarehouseWriter:
             return [self._append_sql(layout, view)]
 
         table = self._table_name(layout.stream)
-        keys = [quote_identifier(name) for name in layout.key_properties]
-        key_list = ", ".join(keys)
-        delete = f"DELETE FROM {table} WHERE ({key_list}) IN (SELECT ({key_list}) FROM {view})"  # noqa: S608
+        key_match = " AND ".join(
+            f"stored.{quote_identifier(name)} = batch.{quote_identifier(name)}" for name in layout.key_properties
+        )
+        delete = f"DELETE FROM {table} AS stored USING {view} AS batch WHERE {key_match}"  # noqa: S608
         if not layout.has_tombstones:
             return [delete, self._append_sql(layout, view)]
 
@@ -262,14 +243,19 @@ class WarehouseWriter:
         ]
 
     def _merged_rows_sql(self, layout: StreamLayout, table: str, view: str) -> str:
-        """Rows to store for the batch: live records as sent; a tombstone over the stored row's values."""
+        """Rows to store for the batch: live records as sent; a tombstone over the stored row's values.
+
+        Personal columns (those mapper-pii pseudonymised or marked personal) are not
+        carried over: a tombstone keeps the marketing history, not the person's data.
+        """
         keys = {name.lower() for name in layout.key_properties}
+        personal = set(layout.pii_columns)
         key_match = " AND ".join(f"stored.{quote_identifier(name)} = batch.{quote_identifier(name)}" for name in layout.key_properties)
         deleted = f"batch.{quote_identifier(DELETED_AT)}"
         selected = []
         for name in [*layout.column_names, LOADED_AT]:
             column = quote_identifier(name)
-            if name.lower() in keys or name in (DELETED_AT, LOADED_AT):
+            if name.lower() in keys or name in (DELETED_AT, LOADED_AT) or name in personal:
                 selected.append(f"batch.{column} AS {column}")
             else:
                 selected.append(f"CASE WHEN {deleted} IS NULL THEN batch.{column} ELSE stored.{column} END AS {column}")
@@ -290,12 +276,7 @@ class WarehouseWriter:
         return {name.lower(): _StoredColumn(name, data_type, nullable) for name, data_type, nullable in rows}
 
     def _stored_primary_key(self, stream: str) -> list[str]:
-        row = self._connection.execute(
-            "SELECT constraint_column_names FROM duckdb_constraints() "
-            "WHERE database_name = ? AND schema_name = ? AND table_name = ? AND constraint_type = 'PRIMARY KEY'",
-            [ALIAS, self._source, stream],
-        ).fetchone()
-        return list(row[0]) if row else []
+        return stored_keys(self._connection, ALIAS).get((self._source, stream), [])
 
     def _check_primary_key(self, layout: StreamLayout) -> None:
         stored = [name.lower() for name in self._stored_primary_key(layout.stream)]
@@ -313,6 +294,13 @@ class WarehouseWriter:
         kept: list[Column] = []
         for column in layout.columns:
             existing = stored.get(column.name.lower())
+            if existing is not None and existing.name != column.name:
+                msg = (
+                    f"Stream {layout.stream!r}, column {column.name!r}: {self._source}.{layout.stream} stores this "
+                    f"column as {existing.name!r}, and DuckDB compares names without case, while the Parquet lake "
+                    f"does not. Keep the stored spelling in the tap or mapper schema, or load the field under a new name."
+                )
+                raise WarehouseSchemaError(msg)
             if existing is None:
                 # NOTE: added columns are nullable even when required, because older rows have no value.
                 added = f"{quote_identifier(column.name)} {column.type.duckdb}"
@@ -338,7 +326,7 @@ class WarehouseWriter:
         is_key = column.name.lower() in {key.lower() for key in layout.key_properties}
         if change is type_changes.Change.SAME:
             return column
-        if change is type_changes.Change.KEEP:
+        if change is type_changes.Change.KEEP and not is_key:
             return dataclasses.replace(column, type=stored_type)
         if change is type_changes.Change.WIDEN and not is_key:
             statement = f"ALTER TABLE {table} ALTER COLUMN {quote_identifier(existing.name)} TYPE {column.type.duckdb}"
@@ -366,9 +354,6 @@ class WarehouseWriter:
     def _create_table_sql(self, layout: StreamLayout) -> str:
         definitions = [self._column_definition(column) for column in layout.columns]
         definitions.append(f"{quote_identifier(LOADED_AT)} {TIMESTAMP.duckdb} NOT NULL")
-        if layout.key_properties:
-            keys = ", ".join(quote_identifier(name) for name in layout.key_properties)
-            definitions.append(f"PRIMARY KEY ({keys})")
         return f"CREATE TABLE {self._table_name(layout.stream)} ({', '.join(definitions)})"
 
     @staticmethod

@@ -25,7 +25,13 @@ from targets.warehouse.arrow_schema import DELETED_AT, INTEGER, LOADED_AT, NUMBE
 from targets.warehouse.errors import WarehouseError, WarehouseKeyError, WarehouseSchemaError
 from targets.warehouse.lake import Lake
 from targets.warehouse.parquet_crypto import ParquetCrypto
-from targets.warehouse.parquet_store import KEY_PROPERTIES_METADATA_KEY, ParquetKeys, check_folder_name, stream_folder
+from targets.warehouse.parquet_store import (
+    KEY_PROPERTIES_METADATA_KEY,
+    PII_COLUMNS_METADATA_KEY,
+    ParquetKeys,
+    check_folder_name,
+    stream_folder,
+)
 from targets.warehouse.type_changes import from_arrow, wider
 
 
@@ -69,7 +75,18 @@ def read_stream(
         )
         raise WarehouseSchemaError(msg)
 
-    return _select_versions(table, key_columns, all_versions=all_versions)
+    personal = _personal_columns(parts[-1].schema)
+    return _select_versions(table, key_columns, personal, all_versions=all_versions)
+
+
+def _personal_columns(schema: pa.Schema) -> list[str]:
+    """Return the columns the newest file encrypts under the pii key (listed in its schema metadata)."""
+    listed = (schema.metadata or {}).get(PII_COLUMNS_METADATA_KEY)
+    try:
+        names = json.loads(listed) if listed else []
+    except ValueError:
+        names = []
+    return [name for name in names if isinstance(name, str)]
 
 
 def unify_schemas(stream: str, paths: Sequence[str], schemas: Sequence[pa.Schema]) -> pa.Schema:
@@ -198,7 +215,13 @@ def _row_numbers(count: int) -> pa.Array:
     return pc.subtract(pc.cumulative_sum(ones), 1)
 
 
-def _select_versions(table: pa.Table, key_columns: Sequence[str], *, all_versions: bool) -> pa.Table:
+def _select_versions(
+    table: pa.Table,
+    key_columns: Sequence[str],
+    personal: Sequence[str],
+    *,
+    all_versions: bool,
+) -> pa.Table:
     """Pick and order rows of `table` by their key, load time and position, with DuckDB window functions."""
     versions = _version_index(table, key_columns)
     key_names = [f"k{position}" for position in range(len(key_columns))]
@@ -213,7 +236,7 @@ def _select_versions(table: pa.Table, key_columns: Sequence[str], *, all_version
     finally:
         connection.close()
 
-    return _merge_tombstones(table, chosen.column("value_ordinal"), chosen.column("meta_ordinal"))
+    return _merge_tombstones(table, chosen.column("value_ordinal"), chosen.column("meta_ordinal"), personal)
 
 
 def _version_index(table: pa.Table, key_columns: Sequence[str]) -> pa.Table:
@@ -259,11 +282,29 @@ def _all_versions_sql(key_names: Sequence[str]) -> str:
     return f"SELECT ordinal FROM versions ORDER BY {keys}, loaded_at NULLS LAST, ordinal"
 
 
-def _merge_tombstones(table: pa.Table, value_rows: pa.ChunkedArray, meta_rows: pa.ChunkedArray) -> pa.Table:
-    """Take each key's values from its latest live row, and load time and deletion time from its latest row."""
+def _merge_tombstones(
+    table: pa.Table,
+    value_rows: pa.ChunkedArray,
+    meta_rows: pa.ChunkedArray,
+    personal: Sequence[str],
+) -> pa.Table:
+    """Take each key's values from its latest live row, and load time and deletion time from its latest row.
+
+    A deleted key keeps its marketing values but not its personal ones, as in the DuckDB table.
+    """
     result = table.take(value_rows)
     for name in (LOADED_AT, DELETED_AT):
         if name in table.column_names:
             position = result.schema.get_field_index(name)
             result = result.set_column(position, result.schema.field(name), table.column(name).take(meta_rows))
+    if DELETED_AT not in result.column_names:
+        return result
+
+    deleted = pc.is_valid(result.column(DELETED_AT))
+    for name in personal:
+        if name in result.column_names:
+            position = result.schema.get_field_index(name)
+            column = result.column(name)
+            emptied = pc.if_else(deleted, pa.nulls(len(column), column.type), column)
+            result = result.set_column(position, result.schema.field(name), emptied)
     return result

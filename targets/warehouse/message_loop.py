@@ -86,6 +86,9 @@ class MessageLoop:
         """Process every block of lines; call `finish` at the end of the input. Returns the messages read, by type."""
         number = self._lines_read
         for block in blocks:
+            if not block:
+                self._check_commits()  # The input is idle: commit batches that have grown old.
+                continue
             writer = self._only_stream_of(block)
             if writer is not None:
                 self._add_records(writer, block, number + 1)
@@ -193,6 +196,7 @@ class MessageLoop:
 
         writer = self._writers.get(stream)
         if writer is None:
+            _reject_case_twin(stream, self._writers, number)
             writer = StreamWriter(
                 self._session(),
                 stream,
@@ -286,6 +290,17 @@ class MessageLoop:
         if self._committer.failed:
             return
         self._write_ready_state()
+
+
+def _reject_case_twin(stream: str, writers: dict[str, StreamWriter], number: int) -> None:
+    """Raise when another stream's name differs only in case: DuckDB table names ignore case."""
+    twin = next((name for name in writers if name.lower() == stream.lower()), None)
+    if twin is not None:
+        msg = (
+            f"Line {number}, stream {stream!r}: stream {twin!r} of this run differs only in case, and both would "
+            f"map to one DuckDB table. Rename one of them (for example with a stream map alias)."
+        )
+        raise InputLineError(msg)
 
 
 def _required_text(message: dict[str, t.Any], key: str, number: int, kind: str) -> str:

@@ -33,7 +33,8 @@ _FAST_TYPES: dict[str, t.Any] = {
     "date": str | None,
     "integer": int | None,
     "number": float | None,
-    "decimal": Decimal | None,
+    # Raw text, so that a JSON string is not taken for a number; see `arrow_batch._raw_number`.
+    "decimal": msgspec.Raw,
     "boolean": bool | None,
     "json": msgspec.Raw,
 }
@@ -112,7 +113,7 @@ class BatchDecoder:
         try:
             with _collector_paused():
                 messages = self._fast_decoder.decode(text)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return None
 
         records = [message.record for message in messages]
@@ -171,13 +172,21 @@ def _decode_with_json(line: bytes | str, number: int, stream: str | None) -> t.A
     # msgspec rejects an escaped lone UTF-16 surrogate ("\ud800"), which `json` accepts;
     # the batch builder later replaces such characters with U+FFFD.
     try:
-        return json.loads(line, parse_float=Decimal)
+        return json.loads(line, parse_float=Decimal, parse_constant=_reject_constant)
+    except RecursionError:
+        msg = f"Line {number}{_stream_part(stream)}: the message nests objects or arrays too deeply to load."
+        raise InputLineError(msg) from None
     except ValueError:
         msg = (
             f"Line {number}{_stream_part(stream)}: the line is not valid JSON (truncated or corrupted output?); "
             f"check the output of the tap or mapper."
         )
         raise InputLineError(msg) from None
+
+
+def _reject_constant(name: str) -> t.NoReturn:
+    """Reject NaN and Infinity, which `json` accepts but JSON does not allow."""
+    raise ValueError(name)
 
 
 def _stream_part(stream: str | None) -> str:

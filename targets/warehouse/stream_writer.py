@@ -25,6 +25,7 @@ import pyarrow as pa
 from targets.warehouse.arrow_batch import build_records, with_loaded_at
 from targets.warehouse.arrow_schema import StreamLayout, layout_from_schema
 from targets.warehouse.committer import CommitJob, Committer
+from targets.warehouse.errors import RecordTypeError
 from targets.warehouse.parquet_store import check_folder_name, write_parquet_batch
 from targets.warehouse.pii_guard import check_mapped_values, check_pii_mapped, check_schema_actions
 from targets.warehouse.primary_key import reject_duplicate_keys
@@ -171,7 +172,7 @@ class StreamWriter:
         reject_duplicate_keys(self.layout, table, line_numbers)
         if self._require_pii_mapping:
             check_mapped_values(self.layout, table)
-        table = _as_stored(table, self.stored_layout)
+        table = _as_stored(table, self.stored_layout, line_numbers)
         stored_layout = self.stored_layout
 
         def commit() -> None:
@@ -212,9 +213,19 @@ class StreamWriter:
             )
 
 
-def _as_stored(table: pa.Table, stored: StreamLayout) -> pa.Table:
+def _as_stored(table: pa.Table, stored: StreamLayout, line_numbers: list[int]) -> pa.Table:
     """Convert columns whose stored type is wider than the declared one (see `type_changes`)."""
     schema = stored.arrow_schema
     if table.schema.equals(schema):
         return table
-    return table.cast(schema)
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        # pyarrow's message quotes the value, so only the columns are named.
+        changed = [field.name for field in schema if not field.type.equals(table.schema.field(field.name).type)]
+        msg = (
+            f"Stream {stored.stream!r}: a value of the batch from line {line_numbers[0]} to {line_numbers[-1]} in "
+            f"column(s) {changed} does not convert exactly to the stored column type. Declare the stored type in "
+            f"the tap or mapper schema, or load the field under a new name; nothing from this batch was written."
+        )
+        raise RecordTypeError(msg) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import typing as t
@@ -13,7 +14,8 @@ from singer_sdk.target_base import Target
 import msgspec
 
 from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
-from spendlake.state_marker import STATE_MARKER, check_state_marker
+from privacy.key_errors import KeyringError
+from spendlake.state_marker import STATE_MARKER, StateMismatchError, check_state_marker
 from spendlake.tenant_lock import TenantLock
 from targets.warehouse.errors import WarehouseError
 from targets.warehouse.line_blocks import line_blocks
@@ -201,7 +203,7 @@ class TargetWarehouse(Target):
         """Run the command; a warehouse error is logged as one line and exits with status 1."""
         try:
             super().invoke(*args, **kwargs)
-        except WarehouseError as error:
+        except (WarehouseError, KeyringError, StateMismatchError) as error:
             cls.logger.error("%s", error)  # noqa: TRY400 - the message names the fix; a traceback adds nothing
             raise SystemExit(1) from None
 
@@ -282,5 +284,9 @@ def _binary_input(file_input: t.IO[str] | None) -> t.BinaryIO | Iterable[bytes]:
 
 def _write_state(value: t.Any) -> None:
     """Write one state value as a JSON line and flush, so the orchestrator saves it now."""
-    sys.stdout.write(_state_encoder.encode(value).decode("utf-8") + "\n")
+    try:
+        text = _state_encoder.encode(value).decode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, default=str)  # A lone surrogate: `json` writes it as an escape.
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()

@@ -123,3 +123,36 @@ def test_rerun_after_fix_loads_from_the_forwarded_state(home: Path, tmp_path: Pa
     rows, ledger, files = _committed(home)
     assert rows == [("ch_1", 100, "first"), ("ch_2", 200, "second"), ("ch_3", 300, "fixed")]
     assert sorted(path for _, _, path in ledger) == files
+
+
+@pytest.mark.parametrize(
+    ("value_text", "expected"),
+    [
+        ('"12.50"', "field 'fee': expected a number, found str"),
+        ("NaN", "the line is not valid JSON"),
+        ("Infinity", "the line is not valid JSON"),
+        ("1.005", "field 'fee': the number has more than 2 decimals"),
+    ],
+)
+def test_exact_amount_takes_only_json_numbers(value_text: str, expected: str, home: Path, tmp_path: Path) -> None:
+    properties = {"id": {"type": "string"}, "fee": {"type": ["null", "number"], "multipleOf": 0.01}}
+    text = singer_text([schema_message("fees", properties)], home)
+    text += '{"type":"RECORD","stream":"fees","record":{"id":"f1","fee":' + value_text + "}}\n"
+
+    result = _run(tmp_path, home, text)
+
+    assert result.returncode == 1
+    assert "Line 2, stream 'fees'" in result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_number_beyond_double_range_rejected(home: Path, tmp_path: Path) -> None:
+    properties = {"id": {"type": "string"}, "ratio": {"type": ["null", "number"]}}
+    text = singer_text([schema_message("ratios", properties)], home)
+    text += '{"type":"RECORD","stream":"ratios","record":{"id":"r1","ratio":1e400}}\n'
+
+    result = _run(tmp_path, home, text)
+
+    assert result.returncode == 1
+    assert "Line 2, stream 'ratios', field 'ratio': the number is beyond the range of a DOUBLE column" in result.stderr

@@ -37,16 +37,12 @@ def test_oldest_in_flight_covers_a_running_job() -> None:
 
 def test_failure_is_raised_in_the_caller_and_later_jobs_do_not_run() -> None:
     committer = Committer()
-    release = threading.Event()
     ran: list[str] = []
 
     def fail() -> None:
-        release.wait()
         raise RuntimeError("DuckDB rejected the batch")
 
     committer.submit(CommitJob(first_line=1, run=fail))
-    committer.submit(CommitJob(first_line=5, run=lambda: ran.append("later")))
-    release.set()
 
     with pytest.raises(RuntimeError, match="DuckDB rejected the batch"):
         committer.wait()
@@ -57,3 +53,23 @@ def test_failure_is_raised_in_the_caller_and_later_jobs_do_not_run() -> None:
     assert ran == []
     assert committer.failed
     assert committer.oldest_in_flight == 1
+
+
+def test_submit_waits_while_a_job_runs() -> None:
+    committer = Committer()
+    release = threading.Event()
+    started = threading.Event()
+    committer.submit(CommitJob(first_line=1, run=lambda: (started.set(), release.wait())))
+    started.wait()
+    second = threading.Thread(target=committer.submit, args=(CommitJob(first_line=2, run=lambda: None),))
+
+    second.start()
+    second.join(timeout=0.3)
+    still_waiting = second.is_alive()
+    release.set()
+    second.join()
+    committer.wait()
+    committer.close()
+
+    assert still_waiting
+    assert committer.finished == 2

@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 
 from targets.warehouse.line_blocks import BLOCK_LINES, line_blocks
 
 
-def test_binary_stream_lines_split_whole() -> None:
-    data = b"".join(f'{{"n":{number}}}\n'.encode() for number in range(50_000)) + b'{"last":true}'
+def test_file_lines_split_whole(tmp_path) -> None:
+    path = tmp_path / "input.jsonl"
+    path.write_bytes(b"".join(f'{{"n":{number}}}\n'.encode() for number in range(50_000)) + b'{"last":true}')
 
-    blocks = list(line_blocks(io.BufferedReader(io.BytesIO(data), buffer_size=4096)))
+    with path.open("rb") as source:
+        blocks = list(line_blocks(source))
 
     lines = [line for block in blocks for line in block]
     assert lines == [f'{{"n":{number}}}'.encode() for number in range(50_000)] + [b'{"last":true}']
     assert len(blocks) > 1
+
+
+def test_idle_pipe_yields_empty_block() -> None:
+    read_end, write_end = os.pipe()
+    reader = os.fdopen(read_end, "rb")
+    writer = os.fdopen(write_end, "wb")
+
+    blocks = line_blocks(reader, idle_seconds=0.05)
+    idle = next(blocks)
+    writer.write(b'{"type":"STATE","value":{}}\n')
+    writer.close()
+
+    assert idle == []
+    assert [block for block in blocks if block] == [[b'{"type":"STATE","value":{}}']]
+    reader.close()
 
 
 def test_pipe_yields_what_has_arrived_without_waiting_for_more() -> None:

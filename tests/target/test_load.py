@@ -147,12 +147,11 @@ def test_stream_without_key_appends(home: Path) -> None:
 def test_primary_key_comes_from_key_properties(home: Path) -> None:
     run_target(home, [charges_schema(key_properties=("id", "day")), charge(1)])
 
-    keys = query(
-        home,
-        "SELECT constraint_column_names FROM duckdb_constraints() WHERE database_name = 'wh' "
-        "AND table_name = 'charges' AND constraint_type = 'PRIMARY KEY'",
-    )
-    assert keys == [(["id", "day"],)]
+    keys = query(home, "SELECT source, stream, key_properties FROM _spendlake.table_keys")
+    assert keys == [("stripe", "charges", ["id", "day"])]
+    # The target enforces the key itself: DuckDB keeps no index that would slow deletes down.
+    constraints = query(home, "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'charges' AND constraint_type = 'PRIMARY KEY'")
+    assert constraints == [(0,)]
 
 
 def test_later_schema_adds_columns(home: Path) -> None:
@@ -309,9 +308,15 @@ def test_tables_live_in_source_schema(home: Path) -> None:
 
     tables = query(
         home,
-        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'wh' ORDER BY schema_name",
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'wh' ORDER BY schema_name, table_name",
     )
-    assert tables == [("_spendlake", "columns"), ("_spendlake", "loads"), ("_spendlake", "warehouse"), ("google-ads", "charges")]
+    assert tables == [
+        ("_spendlake", "columns"),
+        ("_spendlake", "loads"),
+        ("_spendlake", "table_keys"),
+        ("_spendlake", "warehouse"),
+        ("google-ads", "charges"),
+    ]
     assert (tenant_folder(home) / "parquet" / "google-ads" / "charges").is_dir()
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from privacy.keys import load_tenant_keys
-from targets.warehouse.errors import WarehouseSchemaError
+from targets.warehouse.errors import RecordTypeError, WarehouseSchemaError
 from targets.warehouse.lake import LocalLake
 from targets.warehouse.lake_reader import read_stream
 
@@ -156,3 +156,40 @@ def test_key_column_cannot_widen(home: Path) -> None:
     assert isinstance(error, WarehouseSchemaError)
     assert "column 'id'" in str(error)
     assert "key columns cannot change type" in str(error)
+
+
+def test_key_column_cannot_take_narrower_type(home: Path) -> None:
+    properties = {"id": {"type": "string"}, "value": {"type": "integer"}}
+    run_target(home, [schema_message("events", properties), record_message("events", {"id": "7", "value": 1})])
+    narrower = {"id": {"type": "integer"}, "value": {"type": "integer"}}
+
+    error = run_target_expecting_error(home, [schema_message("events", narrower), record_message("events", {"id": 7, "value": 2})])
+
+    assert isinstance(error, WarehouseSchemaError)
+    assert "column 'id'" in str(error)
+    assert query(home, "SELECT id, value FROM stripe.events") == [("7", 1)]
+
+
+def test_case_only_rename_rejected(home: Path) -> None:
+    _load(home, {"type": "integer"}, [1], first_id=1)
+    renamed = {"id": {"type": "integer"}, "Value": {"type": "integer"}}
+
+    error = run_target_expecting_error(home, [schema_message("events", renamed)])
+
+    assert isinstance(error, WarehouseSchemaError)
+    assert "Stream 'events', column 'Value': stripe.events stores this column as 'value'" in str(error)
+
+
+def test_value_that_does_not_fit_kept_column_rejected(home: Path) -> None:
+    _load(home, {"type": "integer"}, [1], first_id=1)
+    _load(home, {"type": "number"}, [1.5], first_id=2)
+    marker = 9007199254740993
+
+    error = run_target_expecting_error(
+        home,
+        [schema_message("events", {"id": {"type": "integer"}, "value": {"type": "integer"}}), record_message("events", {"id": 3, "value": marker})],
+    )
+
+    assert isinstance(error, RecordTypeError)
+    assert "column(s) ['value'] does not convert exactly to the stored column type" in str(error)
+    assert str(marker) not in str(error)

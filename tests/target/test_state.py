@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,21 @@ def test_state_of_this_warehouse_passes(home: Path) -> None:
     states = run_target(home, [schema_message("ads", PROPERTIES), clicks(2), state_message({**first, "bookmarks": {"ads": 2}})])
 
     assert states == [{**first, "bookmarks": {"ads": 2}}]
+
+
+def test_old_batch_commits_while_input_is_idle(home: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(target_config(home, max_batch_age_seconds=0.2)))
+    executable = Path(sys.executable).parent / "target-warehouse"
+    process = subprocess.Popen([str(executable), "--config", str(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    first = singer_text([schema_message("ads", PROPERTIES), clicks(1), state_message({"bookmarks": {"ads": 1}})], home)
+
+    process.stdin.write(first.encode())
+    process.stdin.flush()
+    forwarded = process.stdout.readline()  # Arrives while stdin stays open and silent.
+    process.stdin.close()
+    process.wait(timeout=60)
+
+    assert json.loads(forwarded)["bookmarks"] == {"ads": 1}
+    assert process.returncode == 0
+    assert query(home, "SELECT id FROM stripe.ads") == [(1,)]

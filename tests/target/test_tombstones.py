@@ -17,7 +17,8 @@ DELETED = "2024-05-02T08:00:00Z"
 DELETED_AT = datetime.datetime(2024, 5, 2, 8, 0, tzinfo=UTC)
 PROPERTIES = {
     "id": {"type": "string"},
-    "email_hash": {"type": "string"},
+    # Marked personal, so a tombstone clears it while keeping the marketing columns.
+    "email_hash": {"type": "string", "x-pii": "email"},
     "country": {"type": ["null", "string"]},
     "_sdc_deleted_at": {"type": ["null", "string"], "format": "date-time"},
 }
@@ -42,12 +43,12 @@ def _lake(home: Path) -> list[tuple]:
     return [tuple(row.values()) for row in table.select(["id", "email_hash", "country", "_sdc_deleted_at"]).to_pylist()]
 
 
-def test_tombstone_keeps_last_values_and_marks_row(home: Path) -> None:
+def test_tombstone_keeps_history_but_not_personal_data(home: Path) -> None:
     run_target(home, [SCHEMA, _live("c1"), _live("c2", "FR")])
 
     run_target(home, [SCHEMA, _tombstone("c1")])
 
-    expected = [("c1", "h-c1", "DE", DELETED_AT), ("c2", "h-c2", "FR", None)]
+    expected = [("c1", None, "DE", DELETED_AT), ("c2", "h-c2", "FR", None)]
     assert _stored(home) == expected
     assert _lake(home) == expected
 
