@@ -166,23 +166,14 @@ class WarehouseWriter:
         """Store the batch and its ledger row in one transaction; retry under a larger memory limit if needed."""
         while True:
             try:
-                self._store_batch(layout, view, rows, parquet_file, loaded_at)
+                statements = self._upsert_statements(layout, view)
+                self._run_transaction(layout, statements, rows, parquet_file, loaded_at)
                 return
             except duckdb.Error as error:
                 self._rollback()
                 if is_out_of_memory(error) and self._memory is not None and self._memory.grow():
                     continue
                 raise self._write_error(layout, rows, error) from None
-
-    def _store_batch(
-        self,
-        layout: StreamLayout,
-        view: str,
-        rows: int,
-        parquet_file: str,
-        loaded_at: datetime.datetime,
-    ) -> None:
-        self._run_transaction(layout, self._upsert_statements(layout, view), rows, parquet_file, loaded_at)
 
     @staticmethod
     def _write_error(layout: StreamLayout, rows: int, error: duckdb.Error) -> WarehouseWriteError:
