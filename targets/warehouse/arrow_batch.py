@@ -51,7 +51,7 @@ class _Mismatch(Exception):
 
 
 class RawJsonColumn:
-    """A JSON column as the fast decoder read it: every value's raw JSON text, `null` for a missing value."""
+    """A JSON or decimal column as the fast decoder read it: every value's raw JSON text, `null` for a missing value."""
 
     def __init__(self, raws: Sequence[msgspec.Raw]) -> None:
         data = b"".join(raws)
@@ -125,7 +125,8 @@ def _column_array(
 ) -> pa.Array:
     try:
         if isinstance(values, RawJsonColumn):
-            stored = _raw_json_texts(values.texts, column)
+            convert = _raw_decimals if column.type.kind == "decimal" else _raw_json_texts
+            stored = convert(values.texts, column)
             if stored is not None and not (column.required and stored.null_count):
                 return stored
             values = values.values()
@@ -195,8 +196,6 @@ def _integers(values: list[Any], column: Column) -> pa.Array:
 
 
 def _decimals(values: list[Any], column: Column) -> pa.Array:
-    if values and type(values[0]) is msgspec.Raw:
-        values = [_raw_number(value, position) for position, value in enumerate(values)]
     try:
         return pa.array(values, column.type.arrow)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
@@ -207,15 +206,21 @@ def _decimals(values: list[Any], column: Column) -> pa.Array:
     return pa.array(converted, column.type.arrow)
 
 
-def _raw_number(raw: msgspec.Raw, position: int) -> Any:
-    """Return the exact value of a JSON number kept as raw text; a string or other JSON type is a mismatch."""
-    text = bytes(raw)
-    if text == b"null":
+def _raw_decimals(texts: pa.BinaryArray, column: Column) -> pa.Array | None:
+    """Convert raw JSON numbers to exact decimals in Arrow, or return None when one needs the checked path.
+
+    Arrow's cast from text rejects a value that would lose digits, and a JSON
+    string, object or other non-number fails the first-character check.
+    """
+    is_null = pc.equal(texts, _NULL_TEXT)
+    present = pc.filter(texts, pc.invert(is_null))
+    if len(present) and not pc.all(pc.is_in(pc.binary_slice(present, 0, 1), _NUMBER_STARTS)).as_py():
         return None
-    if text[:1] not in _NUMBER_STARTS:
-        found = _RAW_TYPE_NAMES.get(text[:1], "another JSON value")
-        raise _Mismatch(f"expected a number, found {found}", position)
-    return Decimal(text.decode("ascii"))
+    try:
+        numbers = texts.cast(pa.string()).cast(column.type.arrow)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return pc.if_else(is_null, pa.scalar(None, column.type.arrow), numbers)
 
 
 def _to_decimal(value: Any, position: int, scale: int) -> Decimal | None:
@@ -331,8 +336,7 @@ _SHAPE_TYPES: dict[str, type] = {"object": dict, "array": list}
 #: First byte of the JSON text of each shape, for checking raw values without decoding them.
 _SHAPE_OPENERS: dict[str, bytes] = {"object": b"{", "array": b"["}
 _NULL_TEXT = pa.scalar(b"null", pa.binary())
-_NUMBER_STARTS = frozenset(b"-0123456789"[index : index + 1] for index in range(11))
-_RAW_TYPE_NAMES = {b'"': "str", b"{": "dict", b"[": "list", b"t": "bool", b"f": "bool"}
+_NUMBER_STARTS = pa.array([character.encode() for character in "-0123456789"], pa.binary())
 
 
 def _json_texts(values: list[Any], column: Column) -> pa.Array:

@@ -33,12 +33,14 @@ _FAST_TYPES: dict[str, t.Any] = {
     "date": str | None,
     "integer": int | None,
     "number": float | None,
-    # Raw text, so that a JSON string is not taken for a number; see `arrow_batch._raw_number`.
+    # Raw text, so that a JSON string is not taken for a number; Arrow converts the texts exactly.
     "decimal": msgspec.Raw,
     "boolean": bool | None,
     "json": msgspec.Raw,
 }
 _NULL_RAW = msgspec.Raw(b"null")
+#: Column kinds the fast path keeps as raw JSON text for Arrow to convert.
+_RAW_KINDS = frozenset({"json", "decimal"})
 
 #: Checks one decoded record; raises an error naming the line (the second argument) when it is invalid.
 RecordValidator = t.Callable[[dict[str, t.Any], int], None]
@@ -120,7 +122,7 @@ class BatchDecoder:
         columns: dict[str, t.Any] = {}
         for attribute, column in zip(self._attributes, self._layout.columns, strict=True):
             values = list(map(attrgetter(attribute), records))
-            columns[column.name] = RawJsonColumn(values) if column.type.kind == "json" else values
+            columns[column.name] = RawJsonColumn(values) if column.type.kind in _RAW_KINDS else values
         return DecodedBatch(columns=columns, rows=len(records))
 
     def _decode_checked(self, lines: Sequence[bytes], line_numbers: Sequence[int]) -> DecodedBatch:
