@@ -268,8 +268,19 @@ class TargetWarehouse(Target):
                 "classified them. Remove them."
             )
 
+        errors += _batch_setting_problems(self.config)
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
+
+
+def _batch_setting_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Describe batch settings that are present but not positive."""
+    problems = []
+    for name in ("batch_size_rows", "max_batch_age_seconds"):
+        value = config.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
+            problems.append(f"Setting {name!r}: must be a positive number; remove it to use the default.")
+    return problems
 
 
 def _binary_input(file_input: t.IO[str] | None) -> t.BinaryIO | Iterable[bytes]:

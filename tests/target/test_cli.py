@@ -105,3 +105,11 @@ def test_cli_rejects_batch_messages(home: Path, tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "BATCH messages are not accepted, because batch files skip mapper-pii" in result.stderr
     assert query(home, "SELECT count(*) FROM stripe.customers") == [(0,)]
+
+
+def test_cli_rejects_batch_size_of_zero(home: Path, tmp_path: Path) -> None:
+    result = _run(tmp_path, target_config(home, batch_size_rows=0, max_batch_age_seconds=-1), "")
+
+    assert result.returncode == 1
+    assert "Setting 'batch_size_rows': must be a positive number" in result.stderr
+    assert "Setting 'max_batch_age_seconds': must be a positive number" in result.stderr
