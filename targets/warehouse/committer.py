@@ -3,7 +3,7 @@
 Writing the Parquet file and the DuckDB transaction take about a third of a
 load, and both release the GIL. Done inline they would stop the read loop,
 the pipe from mapper-pii would fill, and the mapper would wait too. One
-worker thread commits the batches in the order they were submitted. It holds
+worker thread commits the batches in the order they were submitted. It takes
 one batch at a time: `submit` waits while a commit runs, so the read loop
 builds at most one more batch meanwhile, and memory stays bounded.
 

@@ -3,9 +3,10 @@
 DuckDB keeps the pages it reads and writes cached up to its memory limit,
 whose default is most of the machine's memory, so a load of a million rows
 would hold far more than it needs. The limit starts at a base plus an
-allowance per stored row of keyed tables, whose primary-key indexes DuckDB
-keeps in memory. A batch that still runs out of memory is rolled back and
-runs again under twice the limit.
+allowance per stored row of tables that still have a primary-key index
+(tables written by earlier versions of the target), because DuckDB keeps
+such indexes in memory. A statement that still runs out of memory is rolled
+back and runs again under twice the limit.
 """
 
 from __future__ import annotations
