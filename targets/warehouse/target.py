@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from decimal import Decimal
 import threading
 import typing as t
 
@@ -278,7 +279,8 @@ def _batch_setting_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     problems = []
     for name in ("batch_size_rows", "max_batch_age_seconds"):
         value = config.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
+        # singer-sdk reads numbers of the config file as Decimal.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float | Decimal) or value <= 0):
             problems.append(f"Setting {name!r}: must be a positive number; remove it to use the default.")
     return problems
 

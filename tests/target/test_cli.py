@@ -108,8 +108,14 @@ def test_cli_rejects_batch_messages(home: Path, tmp_path: Path) -> None:
 
 
 def test_cli_rejects_batch_size_of_zero(home: Path, tmp_path: Path) -> None:
-    result = _run(tmp_path, target_config(home, batch_size_rows=0, max_batch_age_seconds=-1), "")
+    result = _run(tmp_path, target_config(home, batch_size_rows=0, max_batch_age_seconds=-1.5), "")
 
     assert result.returncode == 1
     assert "Setting 'batch_size_rows': must be a positive number" in result.stderr
     assert "Setting 'max_batch_age_seconds': must be a positive number" in result.stderr
+
+
+def test_cli_accepts_fractional_batch_age(home: Path, tmp_path: Path) -> None:
+    result = _run(tmp_path, target_config(home, max_batch_age_seconds=0.5), "")
+
+    assert result.returncode == 0, result.stderr
