@@ -364,9 +364,9 @@ def _to_json(value: Any, position: int, accepted: type | tuple[type, ...], shape
 def _raw_json_texts(texts: pa.BinaryArray, column: Column) -> pa.Array | None:
     """Store raw JSON texts as they came, or return None when one needs the checked path.
 
-    Works on the whole column in Arrow. A text with a `\\u` escape may hold a
-    lone surrogate, and one whose first byte does not match the declared
-    shapes is a type error; both go the checked way.
+    Works on the whole column in Arrow. A text with a `\\u` escape may contain
+    a lone surrogate, so it goes the checked way. So does a text whose first
+    byte does not match the declared shapes, because that is a type error.
     """
     is_null = pc.equal(texts, _NULL_TEXT)
     present = pc.filter(texts, pc.invert(is_null))

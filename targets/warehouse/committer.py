@@ -7,8 +7,8 @@ worker thread commits the batches in the order they were submitted. It takes
 one batch at a time: `submit` waits while a commit runs, so the read loop
 builds at most one more batch meanwhile, and memory stays bounded.
 
-The read loop learns of finished commits by polling `finished_since`; an error
-in a commit is raised again in the read loop at the next call.
+The read loop learns of finished commits by polling `finished`. An error in a
+commit is raised again in the read loop at its next call.
 """
 
 from __future__ import annotations

@@ -282,7 +282,7 @@ class WarehouseWriter:
 
     def _evolve_columns(self, layout: StreamLayout, stored: dict[str, _StoredColumn]) -> StreamLayout:
         table = self._table_name(layout.stream)
-        kept: list[Column] = []
+        stored_columns: list[Column] = []
         for column in layout.columns:
             existing = stored.get(column.name.lower())
             if existing is not None and existing.name != column.name:
@@ -296,10 +296,10 @@ class WarehouseWriter:
                 # NOTE: added columns are nullable even when required, because older rows have no value.
                 added = f"{quote_identifier(column.name)} {column.type.duckdb}"
                 self._connection.execute(f"ALTER TABLE {table} ADD COLUMN {added}")
-                kept.append(dataclasses.replace(column, nullable=True))
+                stored_columns.append(dataclasses.replace(column, nullable=True))
                 continue
 
-            kept.append(self._evolve_type(layout, table, column, existing))
+            stored_columns.append(self._evolve_type(layout, table, column, existing))
             if column.nullable and not existing.nullable:
                 self._drop_not_null(table, existing.name)
 
@@ -308,10 +308,10 @@ class WarehouseWriter:
         for key, existing in stored.items():
             if key not in declared and not existing.nullable and key not in keys:
                 self._drop_not_null(table, existing.name)
-        return dataclasses.replace(layout, columns=tuple(kept))
+        return dataclasses.replace(layout, columns=tuple(stored_columns))
 
     def _evolve_type(self, layout: StreamLayout, table: str, column: Column, existing: _StoredColumn) -> Column:
-        """Widen the stored column to the declared type, or keep it when it already holds the declared values."""
+        """Widen the stored column to the declared type, or keep it when it already represents the declared values."""
         stored_type = type_changes.from_duckdb(existing.data_type)
         change = type_changes.compare(stored_type, column.type) if stored_type else type_changes.Change.INCOMPATIBLE
         is_key = column.name.lower() in {key.lower() for key in layout.key_properties}

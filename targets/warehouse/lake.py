@@ -1,4 +1,4 @@
-"""Where a tenant's Parquet lake lives: a local folder, or an S3 bucket (see `lake_s3`).
+"""Location of a tenant's Parquet lake: a local folder, or an S3 bucket (see `lake_s3`).
 
 Paths inside the lake are relative and use '/', for example
 `parquet/stripe/charges/part-20261205T080000-<uuid>.parquet`. The DuckDB load

@@ -160,9 +160,9 @@ class MessageLoop:
             )
             raise UnsupportedMessageError(msg)
         else:
-            shown = repr(kind)[:40] if isinstance(kind, str) else f"a {type(kind).__name__}"
+            type_text = repr(kind)[:40] if isinstance(kind, str) else f"a {type(kind).__name__}"
             msg = (
-                f"Line {number}: unknown Singer message type {shown}; expected one of {', '.join(_KNOWN_TYPES)}. "
+                f"Line {number}: unknown Singer message type {type_text}; expected one of {', '.join(_KNOWN_TYPES)}. "
                 f"Check the tap or mapper output."
             )
             raise InputLineError(msg)

@@ -1,9 +1,9 @@
 """Decode a batch of RECORD lines of one stream into columns, in one call to msgspec.
 
 The fast path joins the raw lines into one JSON array and decodes it into
-typed structs built from the stream's layout: msgspec checks the envelope
-(type and stream) and every value's JSON type in C, and keeps object and array
-values as raw JSON text. Any surprise (a line that is not JSON, a wrong type,
+typed structs built from the stream's layout. msgspec checks the envelope
+(type and stream) and every value's JSON type in C. Object, array and decimal
+values stay raw JSON text for Arrow to convert. Any surprise (a line that is not JSON, a wrong type,
 a field the SCHEMA does not declare, an escaped lone surrogate) sends the
 batch down the checked path, which decodes line by line and either loads the
 batch or names the line that fails.

@@ -2,8 +2,8 @@
 
 A batch is committed in this order:
 1. decode the lines into typed Arrow columns and check them (types, duplicate
-   keys, pseudonym shapes) on the read loop's thread; any failure stops before
-   anything is written;
+   keys, pseudonym shapes) on the read loop's thread. A failure stops the
+   batch before anything is written;
 2. on the committer's thread, publish the encrypted Parquet file (atomic,
    durable);
 3. then upsert into DuckDB and list the file in the load ledger, in one

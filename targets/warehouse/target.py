@@ -41,7 +41,7 @@ _SOURCE_RULE = (
 class TargetWarehouse(Target):
     """Singer target that loads one source of one tenant into encrypted Parquet files and DuckDB.
 
-    singer-sdk provides the command line, settings and `--about`; the input is
+    singer-sdk provides the command line, settings and `--about`. The input is
     read by `MessageLoop`, which batches records column-wise instead of through
     the SDK's per-record sink path. A STATE is written to stdout only after every
     record read before it is committed (Parquet file published, DuckDB

@@ -3,7 +3,7 @@
 A later SCHEMA message may declare a field with another type than the stored
 column. Three outcomes:
 
-- widen: the new type holds every stored value exactly (integer to number,
+- widen: the new type represents every stored value exactly (integer to number,
   integer to decimal, a decimal to more decimals, date to timestamp, any scalar
   to string), so the column changes to the new type;
 - keep: the new type is narrower but the stored column holds all its values
@@ -37,7 +37,7 @@ _SCALAR_KINDS = frozenset({"integer", "number", "decimal", "boolean", "date", "t
 
 
 class Change(enum.Enum):
-    """How a stored column relates to a newly declared type."""
+    """Relation of a stored column type to a newly declared one."""
 
     SAME = "same"
     WIDEN = "widen"
@@ -57,7 +57,7 @@ def compare(stored: ColumnType, declared: ColumnType) -> Change:
 
 
 def wider(first: ColumnType, second: ColumnType) -> ColumnType | None:
-    """Return whichever type holds the other's values exactly, or None when neither does."""
+    """Return whichever type represents the other's values exactly, or None when neither does."""
     if _storage_equal(first, second) or widens_to(second, first):
         return first
     if widens_to(first, second):
