@@ -57,6 +57,8 @@ class RawJsonColumn:
         data = b"".join(raws)
         offsets = array.array("i", itertools.accumulate(map(len, raws), initial=0))
         self.texts = pa.Array.from_buffers(pa.binary(), len(raws), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        #: True when a text has a `\\u` escape, which may stand for a lone surrogate.
+        self.has_escape = b"\\u" in data
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -98,7 +100,7 @@ def build_records(
 
 def with_loaded_at(table: pa.Table, layout: StreamLayout, loaded_at: datetime.datetime) -> pa.Table:
     """Append the `_loaded_at` column, the same time for every row, giving `layout.arrow_schema`."""
-    stamps = pa.array([loaded_at] * table.num_rows, TIMESTAMP.arrow)
+    stamps = pa.repeat(pa.scalar(loaded_at, TIMESTAMP.arrow), table.num_rows)
     table = table.append_column(layout.arrow_schema.field(LOADED_AT), stamps)
     return table.replace_schema_metadata(None)
 
@@ -126,7 +128,7 @@ def _column_array(
     try:
         if isinstance(values, RawJsonColumn):
             convert = _raw_decimals if column.type.kind == "decimal" else _raw_json_texts
-            stored = convert(values.texts, column)
+            stored = convert(values, column)
             if stored is not None and not (column.required and stored.null_count):
                 return stored
             values = values.values()
@@ -206,15 +208,15 @@ def _decimals(values: list[Any], column: Column) -> pa.Array:
     return pa.array(converted, column.type.arrow)
 
 
-def _raw_decimals(texts: pa.BinaryArray, column: Column) -> pa.Array | None:
+def _raw_decimals(column_texts: RawJsonColumn, column: Column) -> pa.Array | None:
     """Convert raw JSON numbers to exact decimals in Arrow, or return None when one needs the checked path.
 
     Arrow's cast from text rejects a value that would lose digits, and a JSON
     string, object or other non-number fails the first-character check.
     """
-    is_null = pc.equal(texts, _NULL_TEXT)
-    present = pc.filter(texts, pc.invert(is_null))
-    if len(present) and not pc.all(pc.is_in(pc.binary_slice(present, 0, 1), _NUMBER_STARTS)).as_py():
+    texts = column_texts.texts
+    is_null, accepted = _first_bytes(texts, _NUMBER_STARTS)
+    if not accepted:
         return None
     try:
         numbers = texts.cast(pa.string()).cast(column.type.arrow)
@@ -335,7 +337,8 @@ _SHAPE_TYPES: dict[str, type] = {"object": dict, "array": list}
 
 #: First byte of the JSON text of each shape, for checking raw values without decoding them.
 _SHAPE_OPENERS: dict[str, bytes] = {"object": b"{", "array": b"["}
-_NULL_TEXT = pa.scalar(b"null", pa.binary())
+_NULL_START = pa.scalar(b"n", pa.binary())
+_NULL_START_ARRAY = pa.array([b"n"], pa.binary())
 _NUMBER_STARTS = pa.array([character.encode() for character in "-0123456789"], pa.binary())
 
 
@@ -361,29 +364,39 @@ def _to_json(value: Any, position: int, accepted: type | tuple[type, ...], shape
         raise _Mismatch(f"a nested value of this {_type_name(value)} cannot be written as JSON", position) from None
 
 
-def _raw_json_texts(texts: pa.BinaryArray, column: Column) -> pa.Array | None:
+def _raw_json_texts(column_texts: RawJsonColumn, column: Column) -> pa.Array | None:
     """Store raw JSON texts as they came, or return None when one needs the checked path.
 
     Works on the whole column in Arrow. A text with a `\\u` escape may contain
     a lone surrogate, so it goes the checked way. So does a text whose first
     byte does not match the declared shapes, because that is a type error.
     """
-    is_null = pc.equal(texts, _NULL_TEXT)
-    present = pc.filter(texts, pc.invert(is_null))
-    if len(present) and pc.any(pc.match_substring(present, "\\u")).as_py():
+    if column_texts.has_escape:
         return None
-
+    texts = column_texts.texts
     openers = [_SHAPE_OPENERS[shape] for shape in column.json_shapes]
-    if openers and len(present):
-        first_bytes = pc.binary_slice(present, 0, 1)
-        if not pc.all(pc.is_in(first_bytes, pa.array(openers, pa.binary()))).as_py():
-            return None
+    is_null, accepted = _first_bytes(texts, pa.array(openers, pa.binary()) if openers else None)
+    if not accepted:
+        return None
 
     try:
         strings = texts.cast(pa.string())
     except pa.ArrowInvalid:
         return None  # Not UTF-8; the checked path names the record.
     return pc.if_else(is_null, pa.scalar(None, pa.string()), strings)
+
+
+def _first_bytes(texts: pa.BinaryArray, allowed: pa.Array | None) -> tuple[pa.Array, bool]:
+    """Return which texts are JSON null, and whether every other text starts with a byte in `allowed` (None: any).
+
+    Valid JSON that starts with `n` is `null`, so the first byte tells nulls apart.
+    """
+    first = pc.binary_slice(texts, 0, 1)
+    is_null = pc.equal(first, _NULL_START)
+    if allowed is None:
+        return is_null, True
+    accepted = pc.is_in(first, pa.concat_arrays([allowed, _NULL_START_ARRAY]))
+    return is_null, pc.all(accepted).as_py() is not False
 
 
 def _decoded_text(text: bytes, position: int) -> Any:

@@ -20,9 +20,10 @@ import pyarrow as pa
 
 from targets.warehouse import type_changes
 from targets.warehouse.arrow_schema import DELETED_AT, LOADED_AT, TIMESTAMP, Column, StreamLayout
-from targets.warehouse.duckdb_memory import MemoryBudget, is_out_of_memory
+from targets.warehouse.duckdb_memory import MemoryBudget
 from targets.warehouse.duckdb_store import ALIAS, quote_identifier
 from targets.warehouse.errors import WarehouseSchemaError, WarehouseWriteError
+from targets.warehouse.key_filter import KeyFilter
 from targets.warehouse.table_keys import create_key_table, record_keys, stored_keys
 
 LEDGER_SCHEMA = "_spendlake"
@@ -46,6 +47,10 @@ class WarehouseWriter:
         self._source = source
         self._memory = memory
         self._lock = threading.Lock()
+        #: Stored-key filter per stream; None where the table is too large for one.
+        self._key_filters: dict[str, KeyFilter | None] = {}
+        #: Batches whose delete was left out because none of their keys was stored.
+        self.deletes_skipped = 0
 
     def ensure_ledger(self) -> None:
         """Create `_spendlake.loads`, the column catalog and the warehouse's identity row if they do not exist."""
@@ -166,12 +171,18 @@ class WarehouseWriter:
         """Store the batch and its ledger row in one transaction; retry under a larger memory limit if needed."""
         while True:
             try:
-                statements = self._upsert_statements(layout, view)
+                key_filter = self._key_filter(layout)
+                hashes = key_filter.batch_hashes(view) if key_filter is not None else None
+                replace = hashes is None or key_filter.may_contain_any(hashes)
+                statements = self._upsert_statements(layout, view, replace=replace)
                 self._run_transaction(layout, statements, rows, parquet_file, loaded_at)
+                self.deletes_skipped += not replace
+                if key_filter is not None and hashes is not None and not key_filter.add(hashes):
+                    self._key_filters[layout.stream] = None
                 return
             except duckdb.Error as error:
                 self._rollback()
-                if is_out_of_memory(error) and self._memory is not None and self._memory.grow():
+                if self._memory is not None and self._memory.may_retry(error) and self._memory.grow():
                     continue
                 raise self._write_error(layout, rows, error) from None
 
@@ -206,13 +217,24 @@ class WarehouseWriter:
         column_list = ", ".join(quote_identifier(name) for name in [*layout.column_names, LOADED_AT])
         return f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {view} AS batch"  # noqa: S608
 
-    def _upsert_statements(self, layout: StreamLayout, view: str) -> list[str]:
+    def _key_filter(self, layout: StreamLayout) -> KeyFilter | None:
+        """Return the stream's stored-key filter, building it on the first batch; None for keyless or large tables."""
+        if not layout.key_properties:
+            return None
+        if layout.stream not in self._key_filters:
+            stored = self._stored_columns(layout.stream)
+            key_columns = [(stored[name.lower()].name, stored[name.lower()].data_type) for name in layout.key_properties]
+            self._key_filters[layout.stream] = KeyFilter.load(self._connection, self._table_name(layout.stream), key_columns)
+        return self._key_filters[layout.stream]
+
+    def _upsert_statements(self, layout: StreamLayout, view: str, *, replace: bool = True) -> list[str]:
         """SQL that replaces the batch's keys: delete the stored rows, insert the batch (keyless: append).
 
         No UPDATE is used: DuckDB 1.5.5 can lose updated values when it replays
         its write-ahead log after a crash, while deletes and inserts replay
         correctly. A tombstone takes the stored row's values, so the rows to
-        insert are computed into a temporary table before the delete.
+        insert are computed into a temporary table before the delete. With
+        `replace` false (no batch key is stored) the delete is left out.
         """
         if not layout.key_properties:
             return [self._append_sql(layout, view)]
@@ -221,14 +243,14 @@ class WarehouseWriter:
         key_match = " AND ".join(
             f"stored.{quote_identifier(name)} = batch.{quote_identifier(name)}" for name in layout.key_properties
         )
-        delete = f"DELETE FROM {table} AS stored USING {view} AS batch WHERE {key_match}"  # noqa: S608
+        deletes = [f"DELETE FROM {table} AS stored USING {view} AS batch WHERE {key_match}"] if replace else []  # noqa: S608
         if not layout.has_tombstones:
-            return [delete, self._append_sql(layout, view)]
+            return [*deletes, self._append_sql(layout, view)]
 
         merged = quote_identifier(f"{view.strip(chr(34))}_merged")
         return [
             f"CREATE TEMP TABLE {merged} AS {self._merged_rows_sql(layout, table, view)}",
-            delete,
+            *deletes,
             self._append_sql(layout, merged),
             f"DROP TABLE {merged}",
         ]

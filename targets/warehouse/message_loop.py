@@ -44,7 +44,7 @@ _KNOWN_TYPES = ("SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION")
 class LoopSettings:
     """Batching and checking options of a run."""
 
-    batch_size_rows: int = 25_000
+    batch_size_rows: int = 24_576
     batch_size_bytes: int = 32 * 1024 * 1024
     max_batch_age_seconds: float = 300.0
     require_pii_mapping: bool = True
@@ -95,9 +95,8 @@ class MessageLoop:
                 self.counts["RECORD"] += len(block)
                 number += len(block)
             else:
-                for line in block:
-                    number += 1
-                    self._route_line(line, number)
+                self._route_lines(block, number + 1)
+                number += len(block)
             self._check_commits()
         self._lines_read = number
         return self.counts
@@ -126,18 +125,34 @@ class MessageLoop:
             if writer.buffered_rows >= max_rows or writer.buffered_bytes >= max_bytes:
                 self._flush(writer)
 
-    def _route_line(self, line: bytes, number: int) -> None:
-        writer = None
-        if line.startswith(RECORD_PREFIX):
-            writer = self._by_encoded_name.get(line[_PREFIX_LENGTH : line.find(b'"', _PREFIX_LENGTH)])
-        elif line.startswith(SPACED_RECORD_PREFIX):
-            writer = self._by_encoded_name.get(line[_SPACED_PREFIX_LENGTH : line.find(b'"', _SPACED_PREFIX_LENGTH)])
-        if writer is None:
-            self._process_other(line, number)
-            return
+    def _route_lines(self, block: list[bytes], first_number: int) -> None:
+        """Handle a block that mixes streams or message types: runs of RECORD lines of one stream go in bulk."""
+        run_writer: StreamWriter | None = None
+        run_start = 0
+        for index, line in enumerate(block):
+            writer = self._record_writer(line)
+            if writer is run_writer and writer is not None:
+                continue
+            if run_writer is not None:
+                self._add_run(run_writer, block[run_start:index], first_number + run_start)
+            run_writer, run_start = writer, index
+            if writer is None:
+                # A SCHEMA here may replace a writer, so the lines after it are looked up afresh.
+                self._process_other(line, first_number + index)
+        if run_writer is not None:
+            self._add_run(run_writer, block[run_start:], first_number + run_start)
 
-        self.counts["RECORD"] += 1
-        self._add_records(writer, [line], number)
+    def _record_writer(self, line: bytes) -> StreamWriter | None:
+        """Return the writer of a RECORD line of a known stream, read from the line's prefix; None otherwise."""
+        if line.startswith(RECORD_PREFIX):
+            return self._by_encoded_name.get(line[_PREFIX_LENGTH : line.find(b'"', _PREFIX_LENGTH)])
+        if line.startswith(SPACED_RECORD_PREFIX):
+            return self._by_encoded_name.get(line[_SPACED_PREFIX_LENGTH : line.find(b'"', _SPACED_PREFIX_LENGTH)])
+        return None
+
+    def _add_run(self, writer: StreamWriter, lines: list[bytes], first_number: int) -> None:
+        self.counts["RECORD"] += len(lines)
+        self._add_records(writer, lines, first_number)
 
     def _process_other(self, line: bytes, number: int) -> None:
         if not line.strip():

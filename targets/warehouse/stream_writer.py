@@ -1,14 +1,15 @@
 """One stream's buffer of RECORD lines and the commit of each batch.
 
 A batch is committed in this order:
-1. decode the lines into typed Arrow columns and check them (types, duplicate
-   keys, pseudonym shapes) on the read loop's thread. A failure stops the
+1. decode the lines into typed Arrow columns, checking each value's type, on
+   the read loop's thread;
+2. on the committer's thread, check the whole batch (duplicate keys,
+   pseudonym shapes, stored column types). A failure in 1 or 2 stops the
    batch before anything is written;
-2. on the committer's thread, publish the encrypted Parquet file (atomic,
-   durable);
-3. then upsert into DuckDB and list the file in the load ledger, in one
+3. publish the encrypted Parquet file (atomic, durable);
+4. then upsert into DuckDB and list the file in the load ledger, in one
    transaction.
-If step 3 fails the file is deleted again. A run killed between 2 and 3 leaves
+If step 4 fails the file is deleted again. A run killed between 3 and 4 leaves
 a file the ledger does not list; the next run deletes it (see `session`).
 The read loop forwards STATE only after the batches before it are committed.
 """
@@ -166,17 +167,22 @@ class StreamWriter:
             self.discarded_from = first_line
 
     def _submit(self, records: pa.Table, line_numbers: list[int]) -> None:
-        """Check the whole batch here, then commit it on the committer's thread."""
+        """Hand the batch to the committer's thread, which checks it as a whole and then commits it.
+
+        The whole-batch checks run in Arrow, which releases the GIL, so on the
+        committer's thread they overlap with the decoding of the next batch.
+        A failed check fails the job, and nothing of the batch is written.
+        """
         loaded_at = self._session.next_loaded_at()
-        table = with_loaded_at(records, self.layout, loaded_at)
-        reject_duplicate_keys(self.layout, table, line_numbers)
-        if self._require_pii_mapping:
-            check_mapped_values(self.layout, table)
-        table = _as_stored(table, self.stored_layout, line_numbers)
-        stored_layout = self.stored_layout
+        layout, stored_layout = self.layout, self.stored_layout
+        check_values = self._require_pii_mapping
 
         def commit() -> None:
-            self._commit(table, stored_layout, loaded_at)
+            table = with_loaded_at(records, layout, loaded_at)
+            reject_duplicate_keys(layout, table, line_numbers)
+            if check_values:
+                check_mapped_values(layout, table)
+            self._commit(_as_stored(table, stored_layout, line_numbers), stored_layout, loaded_at)
 
         self._committer.submit(CommitJob(first_line=line_numbers[0], run=commit))
 

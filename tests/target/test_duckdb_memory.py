@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from targets.warehouse.arrow_schema import layout_from_schema
-from targets.warehouse.duckdb_memory import MemoryBudget
+from targets.warehouse.duckdb_memory import START_MB, MemoryBudget
 from targets.warehouse.duckdb_store import open_encrypted_database
 from targets.warehouse.duckdb_tables import WarehouseWriter
 
@@ -40,3 +40,40 @@ def test_batch_beyond_limit_grows_budget_and_commits(tmp_path: Path) -> None:
     assert connection.execute("SELECT count(*) FROM stripe.charges").fetchone() == (ROWS,)
     assert connection.execute("SELECT rows FROM _spendlake.loads").fetchall() == [(ROWS,)]
     connection.close()
+
+
+def test_commit_out_of_memory_retries(tmp_path: Path) -> None:
+    connection = open_encrypted_database(
+        tmp_path / "w.duckdb", b"k" * 32, read_only=False, temp_directory=tmp_path / "spill", row_group_size=4096
+    )
+    connection.execute("USE wh")
+    connection.execute("SET threads = 1")
+    budget = MemoryBudget(connection, start_mb=8)
+    writer = WarehouseWriter(connection, "stripe", budget)
+    writer.ensure_ledger()
+    schema = {"properties": {"id": {"type": "string"}, "note": {"type": "string"}}}
+    layout = writer.ensure_table(layout_from_schema("charges", schema, ["id"]))
+    writer.write_batch(layout, notes(0, 8192), "parquet/stripe/charges/part-1.parquet", LOADED_AT)
+
+    # 3,000 rows are less than a row group, so they reach the table when the transaction commits;
+    # with 3 MB the commit itself runs out of memory (the statements before it do not).
+    connection.execute("SET memory_limit = '3MB'")
+    writer.write_batch(layout, notes(8192, 3000), "parquet/stripe/charges/part-2.parquet", LOADED_AT)
+
+    assert budget.limit_mb == START_MB
+    assert connection.execute("SELECT count(*), count(DISTINCT id) FROM stripe.charges").fetchone() == (11_192, 11_192)
+    assert connection.execute("SELECT rows FROM _spendlake.loads ORDER BY rows").fetchall() == [(3000,), (8192,)]
+    connection.close()
+
+
+LOADED_AT = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+
+
+def notes(start: int, rows: int) -> pa.Table:
+    return pa.table(
+        {
+            "id": [f"ch_{number:024d}" for number in range(start, start + rows)],
+            "note": [f"some text {number} " * 10 for number in range(start, start + rows)],
+            "_loaded_at": pa.array([LOADED_AT] * rows, pa.timestamp("us", tz="UTC")),
+        }
+    )
