@@ -31,6 +31,7 @@ from mappers.pii.actions import DROP, ENCRYPT, ERASURE_CLASSES, HMAC, KEEP, Tran
 from mappers.pii.errors import MappingError
 from mappers.pii.nested import exact_type, pruner
 from mappers.pii.plan import StreamPlan
+from mappers.pii.record_steps import PSEUDONYM_LENGTH, TOKEN_PREFIX, RecordSteps, compile_steps
 from spendlake.pipes import widen_pipe
 from spendlake.singer_io import SafeMsgSpecReader
 
@@ -40,8 +41,6 @@ READ_CHUNK_BYTES = 1 << 20
 WRITE_CHUNK_BYTES = 1 << 20
 
 _UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
-_TOKEN_PREFIX = "spl1e."
-_PSEUDONYM_LENGTH = 64
 _struct_numbers = itertools.count()
 
 
@@ -173,10 +172,20 @@ class StreamCodec:
             for name, field in plan.fields.items()
             if field.action in (HMAC, ENCRYPT) and field.pii_class in ERASURE_CLASSES
         ) if erased else ()
+        steps = RecordSteps(
+            pseudonyms=self._pseudonym_caches,
+            transforms=self._transforms,
+            dropped=self._dropped,
+            tokens=self._tokens,
+            other_transformed=self._other_transformed,
+        )
+        self._map_record, self._verify_record = compile_steps(
+            steps, self._fail, self._keep_unless_erased if self._erasure_fields else None
+        )
 
     def write(self, message: t.Any, output: OutputBuffer) -> None:
         """Map and verify a decoded RECORD message, then append it to `output` unless its subject was erased."""
-        if not self.map(message.record):
+        if not self._map_record(message.record):
             return
         if message.time_extracted is not UNSET:
             message.time_extracted = self._time_extracted(message.time_extracted)
@@ -185,24 +194,12 @@ class StreamCodec:
         output.add_record(_encode(message))
 
     def map(self, record: t.Any) -> bool:
-        """Map a decoded record in place; return False when it belongs to an erased data subject."""
-        for attribute, cache, compute in self._pseudonym_caches:
-            value = getattr(record, attribute)
-            if value is not UNSET and value is not None:
-                pseudonym = cache.get(value)
-                setattr(record, attribute, pseudonym if pseudonym is not None else compute(value))
-        for attribute, transform in self._transforms:
-            raw = getattr(record, attribute)
-            if raw is not UNSET:
-                setattr(record, attribute, transform(raw))
-        for attribute in self._dropped:
-            setattr(record, attribute, UNSET)
+        """Map a decoded record in place and verify it; return False when it belongs to an erased data subject.
 
-        self.verify(record)
-        if self._erasure_fields and self._is_erased(record):
-            self.erased_records += 1
-            return False
-        return True
+        Pseudonyms come from the cache or are made, the other transforms run,
+        dropped fields are unset, and then `verify` runs (see `record_steps`).
+        """
+        return self._map_record(record)
 
     def verify(self, record: t.Any) -> None:
         """Raise unless dropped fields are unset and each transformed field contains its action's output.
@@ -210,20 +207,13 @@ class StreamCodec:
         Pseudonyms and field tokens were checked against their full pattern when
         they were made; here each value's type and shape is checked again.
         """
-        for attribute in self._dropped:
-            if getattr(record, attribute) is not UNSET:
-                self._fail("still contains a field the policy drops", attribute)
-        for attribute in self._pseudonyms:
-            value = getattr(record, attribute)
-            if value is not UNSET and value is not None and (value.__class__ is not str or len(value) != _PSEUDONYM_LENGTH):
-                self._fail("contains a value that is not a pseudonym in an hmac field", attribute)
-        for attribute in self._tokens:
-            value = getattr(record, attribute)
-            if value is not UNSET and value is not None and (value.__class__ is not str or not value.startswith(_TOKEN_PREFIX)):
-                self._fail("contains a value that is not a field token in an encrypt field", attribute)
-        for attribute in self._other_transformed:
-            if isinstance(getattr(record, attribute), msgspec.Raw):
-                self._fail("contains an input value in a field the policy transforms", attribute)
+        self._verify_record(record)
+
+    def _keep_unless_erased(self, record: t.Any) -> bool:
+        if self._is_erased(record):
+            self.erased_records += 1
+            return False
+        return True
 
     def _fail(self, problem: str, attribute: str) -> t.NoReturn:
         name = next(name for name, candidate in self.attribute_of.items() if candidate == attribute)
@@ -236,7 +226,7 @@ class StreamCodec:
             value = getattr(record, attribute)
             if value is UNSET or value is None:
                 continue
-            if (value[len(_TOKEN_PREFIX) : len(_TOKEN_PREFIX) + _PSEUDONYM_LENGTH] if is_token else value) in erased:
+            if (value[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + PSEUDONYM_LENGTH] if is_token else value) in erased:
                 return True
         return False
 
@@ -252,7 +242,7 @@ class StreamCodec:
         )
 
     def _slow_path_value(self, name: str, value: t.Any) -> t.Any:
-        """Return a decoded value as the fast path holds it: hmac input as is, kept values as raw JSON, pruned."""
+        """Return a decoded value in the fast path's form: hmac input as is, other values as raw JSON, pruned."""
         if name in self._decoded_names:
             return _hashed_input(value, self.plan.stream, name)
         raw = msgspec.Raw(_values_encoder.encode(value))
