@@ -172,12 +172,13 @@ class WarehouseWriter:
         while True:
             try:
                 key_filter = self._key_filter(layout)
-                hashes = key_filter.batch_hashes(view) if key_filter is not None else None
-                replace = hashes is None or key_filter.may_contain_any(hashes)
+                replace = key_filter is None or key_filter.may_contain_any(view)
                 statements = self._upsert_statements(layout, view, replace=replace)
+                if key_filter is not None:
+                    statements.insert(0, key_filter.add_sql(view))
                 self._run_transaction(layout, statements, rows, parquet_file, loaded_at)
                 self.deletes_skipped += not replace
-                if key_filter is not None and hashes is not None and not key_filter.add(hashes):
+                if key_filter is not None and not key_filter.count_added(rows):
                     self._key_filters[layout.stream] = None
                 return
             except duckdb.Error as error:

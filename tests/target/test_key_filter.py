@@ -13,6 +13,7 @@ from targets.warehouse import key_filter
 from targets.warehouse.arrow_schema import StreamLayout, layout_from_schema
 from targets.warehouse.duckdb_store import open_encrypted_database
 from targets.warehouse.duckdb_tables import WarehouseWriter
+from targets.warehouse.errors import WarehouseWriteError
 
 LOADED_AT = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
 SCHEMA = {"properties": {"id": {"type": "string"}, "amount": {"type": "integer"}}}
@@ -26,7 +27,7 @@ def open_writer(path: Path) -> tuple[duckdb.DuckDBPyConnection, WarehouseWriter]
     return connection, writer
 
 
-def charges(ids: list[str], amount: int) -> pa.Table:
+def charges(ids: list[str | None], amount: int) -> pa.Table:
     return pa.table(
         {
             "id": pa.array(ids, pa.string()),
@@ -112,25 +113,23 @@ def test_composite_keys_of_mixed_types(tmp_path: Path) -> None:
     connection.close()
 
 
-def test_grown_filter_keeps_first_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(key_filter, "MIN_CAPACITY", 16)
+def test_rolled_back_batch_leaves_no_hashes(tmp_path: Path) -> None:
     connection, writer = open_writer(tmp_path)
     layout = writer.ensure_table(layout_from_schema("charges", SCHEMA, ["id"]))
+    write(writer, layout, charges(["ch_1"], 1), 1)
+    with pytest.raises(WarehouseWriteError):
+        write(writer, layout, charges(["ch_2", None], 2), 2)  # a null key breaks NOT NULL after the hashes went in
 
-    for number in range(10):
-        write(writer, layout, charges([f"ch_{number}_{n}" for n in range(50)], 1), number)
-    write(writer, layout, charges(["ch_0_0", "ch_9_49"], 2), 10)
+    write(writer, layout, charges(["ch_2"], 3), 3)
 
-    assert writer.deletes_skipped == 10
-    rows = stored(connection)
-    assert len(rows) == 500
-    assert (rows["ch_0_0"], rows["ch_9_49"], rows["ch_0_1"]) == (2, 2, 1)
+    # Had ch_2's hash stayed from the failed batch, this batch would have run its delete.
+    assert writer.deletes_skipped == 2
+    assert stored(connection) == {"ch_1": 1, "ch_2": 3}
     connection.close()
 
 
 def test_large_table_always_deletes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(key_filter, "MAX_KEYS", 100)
-    monkeypatch.setattr(key_filter, "MIN_CAPACITY", 16)
     connection, writer = open_writer(tmp_path)
     layout = writer.ensure_table(layout_from_schema("charges", SCHEMA, ["id"]))
 
