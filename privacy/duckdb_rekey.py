@@ -47,6 +47,7 @@ from targets.warehouse.duckdb_store import (
     open_encrypted_database,
     open_tenant_warehouse,
     quote_identifier,
+    spill_folder,
     verify_encrypted,
 )
 
@@ -169,7 +170,7 @@ def wal_path(path: Path) -> Path:
 
 def _copy_into_fresh_file(home: Path, tenant: str, old_key: bytes, fresh: Path, new_key: bytes) -> dict[str, int]:
     remove_database_files(fresh)
-    temp_directory = tenant_dir(home, tenant) / f".duckdb-tmp-{os.getpid()}"
+    temp_directory = spill_folder(tenant_dir(home, tenant), os.getpid())
     connection = open_encrypted_database(duckdb_path(home, tenant), old_key, read_only=False, temp_directory=temp_directory)
     try:
         # Merge the write-ahead log into the old file now, so no log of the old file outlives the swap.

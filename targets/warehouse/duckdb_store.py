@@ -14,6 +14,7 @@ import base64
 import importlib.resources
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Protocol
 
@@ -42,6 +43,8 @@ _CONNECTION_CONFIG = {
     "allow_unsigned_extensions": False,
 }
 _LOCK_HOLDER = re.compile(r"PID (\d+)")
+#: Name of a spill folder before the process id.
+SPILL_PREFIX = ".duckdb-tmp-"
 
 
 class DuckDBKeys(Protocol):
@@ -114,7 +117,7 @@ def open_tenant_warehouse(
     folder = tenant_dir(home, tenant)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     # One spill folder per process, because concurrent read-only processes may spill at once.
-    temp_directory = folder / f".duckdb-tmp-{os.getpid()}"
+    temp_directory = spill_folder(folder, os.getpid())
     connection = open_encrypted_database(
         duckdb_path(home, tenant),
         keys.duckdb_key,
@@ -124,6 +127,37 @@ def open_tenant_warehouse(
     )
     connection.execute(f"USE {ALIAS}")
     return connection
+
+
+def spill_folder(tenant_folder: Path, pid: int) -> Path:
+    """Return the folder where DuckDB in process `pid` spills data that does not fit its memory limit."""
+    return tenant_folder / f"{SPILL_PREFIX}{pid}"
+
+
+def remove_stale_spill_folders(tenant_folder: Path) -> int:
+    """Delete the spill folders of processes that no longer run (killed ones leave them); return how many.
+
+    The files in them are encrypted, but they belong to nobody any more. A
+    folder of a running process, such as an open `spendlake query`, stays.
+    """
+    removed = 0
+    for folder in tenant_folder.glob(f"{SPILL_PREFIX}*"):
+        pid = folder.name.removeprefix(SPILL_PREFIX)
+        if not pid.isdigit() or int(pid) == os.getpid() or _process_runs(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it runs under another user
+    return True
 
 
 def open_encrypted_database(

@@ -9,7 +9,7 @@ from pathlib import Path
 from privacy.keys import load_tenant_keys
 from spendlake.paths import tenant_dir
 from targets.warehouse.duckdb_memory import MemoryBudget
-from targets.warehouse.duckdb_store import open_tenant_warehouse, row_group_rows
+from targets.warehouse.duckdb_store import open_tenant_warehouse, remove_stale_spill_folders, row_group_rows
 from targets.warehouse.duckdb_tables import WarehouseWriter
 from targets.warehouse.lake import Lake, LocalLake
 from targets.warehouse.lake_location import open_lake
@@ -50,6 +50,8 @@ class WarehouseSession:
         self.lake: Lake = open_lake(
             self.tenant_dir, tenant, lake_url, endpoint_url=s3_endpoint_url, kms_key_id=s3_kms_key_id
         )
+        # The caller holds the tenant lock, so no other load can be using a folder removed here.
+        remove_stale_spill_folders(self.tenant_dir)
         row_group_size = row_group_rows(batch_rows) if batch_rows is not None else None
         self._connection = open_tenant_warehouse(home, tenant, keys, read_only=False, row_group_size=row_group_size)
         # One DuckDB thread: the load is a pipeline, and mapper-pii needs the other core. Freed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import subprocess
 import sys
@@ -13,7 +14,13 @@ import pytest
 
 from privacy.keys import KeyringError, load_tenant_keys
 from spendlake.paths import duckdb_path
-from targets.warehouse.duckdb_store import connect_warehouse, httpfs_extension_path, verify_encrypted
+from targets.warehouse.duckdb_store import (
+    connect_warehouse,
+    httpfs_extension_path,
+    remove_stale_spill_folders,
+    spill_folder,
+    verify_encrypted,
+)
 from targets.warehouse.errors import (
     EncryptionNotActiveError,
     WarehouseKeyError,
@@ -186,3 +193,20 @@ def test_replaced_keyring_cannot_open_database(loaded_home: Path) -> None:
     expected = "does not open .*warehouse.duckdb: the keyring and the database do not belong together"
     with pytest.raises(WarehouseKeyError, match=expected):
         connect_warehouse(loaded_home, TENANT, read_only=True)
+
+
+def test_stale_spill_folders_removed(tmp_path: Path) -> None:
+    dead = spill_folder(tmp_path, 4_194_305)  # above Linux's largest process id, so no process has it
+    dead.mkdir()
+    (dead / "duckdb_temp_storage_DEFAULT-0.tmp").write_bytes(b"\0" * 16)
+    alive = spill_folder(tmp_path, os.getppid())
+    alive.mkdir()
+    other = tmp_path / ".duckdb-tmp-notes"
+    other.mkdir()
+
+    removed = remove_stale_spill_folders(tmp_path)
+
+    assert removed == 1
+    assert not dead.exists()
+    assert alive.is_dir()
+    assert other.is_dir()
