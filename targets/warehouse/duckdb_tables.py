@@ -9,11 +9,13 @@ between concurrent threads.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import threading
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -30,6 +32,8 @@ LEDGER_SCHEMA = "_spendlake"
 LEDGER_TABLE = "loads"
 #: One row per stored column with its PII class and the mapper's action, read by the GDPR commands.
 CATALOG_TABLE = "columns"
+#: Size of the write-ahead log past which the writer checkpoints after a batch.
+WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -42,10 +46,18 @@ class _StoredColumn:
 class WarehouseWriter:
     """Writes one source's streams into the attached warehouse `wh`."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, source: str, memory: MemoryBudget | None = None) -> None:
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        source: str,
+        memory: MemoryBudget | None = None,
+        wal_path: Path | None = None,
+    ) -> None:
+        """`wal_path`, when given, is checked after each batch: a log beyond `WAL_CHECKPOINT_BYTES` is checkpointed."""
         self._connection = connection
         self._source = source
         self._memory = memory
+        self._wal_path = wal_path
         self._lock = threading.Lock()
         #: Stored-key filter per stream; None where the table is too large for one.
         self._key_filters: dict[str, KeyFilter | None] = {}
@@ -158,7 +170,20 @@ class WarehouseWriter:
     def checkpoint(self) -> None:
         """Merge the write-ahead log into the database file."""
         with self._lock:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        with self._memory.for_checkpoint() if self._memory is not None else contextlib.nullcontext():
             self._connection.execute(f"CHECKPOINT {ALIAS}")
+
+    def _checkpoint_large_log(self) -> None:
+        """Checkpoint when the write-ahead log has grown past `WAL_CHECKPOINT_BYTES` (DuckDB's own trigger is off)."""
+        try:
+            size = self._wal_path.stat().st_size if self._wal_path is not None else 0
+        except FileNotFoundError:
+            return
+        if size > WAL_CHECKPOINT_BYTES:
+            self._checkpoint()
 
     def _commit_batch(
         self,
@@ -180,6 +205,7 @@ class WarehouseWriter:
                 self.deletes_skipped += not replace
                 if key_filter is not None and not key_filter.count_added(rows):
                     self._key_filters[layout.stream] = None
+                self._checkpoint_large_log()
                 return
             except duckdb.Error as error:
                 self._rollback()

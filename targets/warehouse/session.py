@@ -6,8 +6,10 @@ import datetime
 import logging
 from pathlib import Path
 
+import duckdb
+
 from privacy.keys import load_tenant_keys
-from spendlake.paths import tenant_dir
+from spendlake.paths import duckdb_path, tenant_dir
 from targets.warehouse.duckdb_memory import MemoryBudget
 from targets.warehouse.duckdb_store import open_tenant_warehouse, remove_stale_spill_folders, row_group_rows
 from targets.warehouse.duckdb_tables import WarehouseWriter
@@ -58,7 +60,12 @@ class WarehouseSession:
         # memory goes back to the system, and the memory limit grows only when a batch needs it.
         self._connection.execute("SET threads = 1")
         self._connection.execute("SET allocator_flush_threshold = '4MB'")
-        self.writer = WarehouseWriter(self._connection, source, MemoryBudget(self._connection))
+        # DuckDB's own checkpoint after a commit would run under the load's small memory limit. So the
+        # writer checkpoints a large log itself, under a raised limit (see `MemoryBudget.for_checkpoint`).
+        self._connection.execute("SET wal_autocheckpoint = '1TB'")
+        self._memory = MemoryBudget(self._connection)
+        wal_path = duckdb_path(home, tenant).with_name(duckdb_path(home, tenant).name + ".wal")
+        self.writer = WarehouseWriter(self._connection, source, self._memory, wal_path)
         try:
             # Fold a write-ahead log left by a killed run into the database file before writing anything:
             # DuckDB 1.5.5 can lose committed updates when it later replays a log holding entries from
@@ -69,7 +76,7 @@ class WarehouseSession:
             self._last_loaded_at = self.writer.last_loaded_at()
             self._remove_uncommitted_files()
         except BaseException:
-            self._connection.close()
+            self.close()
             raise
         logger.info("Opened the encrypted warehouse of tenant %r for source %r (lake: %s).", tenant, source, self.lake.describe())
 
@@ -94,7 +101,11 @@ class WarehouseSession:
         self.close()
 
     def close(self) -> None:
-        """Close the connection without a checkpoint; committed batches stay in the write-ahead log."""
+        """Close the connection; DuckDB checkpoints on closing, under a raised memory limit."""
+        try:
+            self._memory.for_shutdown()
+        except duckdb.Error:
+            pass  # The database is already invalid; closing releases it all the same.
         self._connection.close()
 
     def _remove_uncommitted_files(self) -> None:

@@ -6,10 +6,12 @@ import datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from targets.warehouse.arrow_schema import layout_from_schema
 from targets.warehouse.duckdb_memory import START_MB, MemoryBudget
 from targets.warehouse.duckdb_store import open_encrypted_database
+from targets.warehouse import duckdb_tables
 from targets.warehouse.duckdb_tables import WarehouseWriter
 
 ROWS = 200_000
@@ -77,3 +79,50 @@ def notes(start: int, rows: int) -> pa.Table:
             "_loaded_at": pa.array([LOADED_AT] * rows, pa.timestamp("us", tz="UTC")),
         }
     )
+
+
+def test_checkpoint_runs_above_small_limit(tmp_path: Path) -> None:
+    connection = open_encrypted_database(tmp_path / "w.duckdb", b"k" * 32, read_only=False, temp_directory=tmp_path / "spill")
+    connection.execute("USE wh")
+    connection.execute("SET threads = 1")
+    connection.execute("SET wal_autocheckpoint = '1TB'")
+    budget = MemoryBudget(connection, start_mb=64)
+    writer = WarehouseWriter(connection, "stripe", budget)
+    writer.ensure_ledger()
+    schema = {"properties": {"id": {"type": "string"}, "note": {"type": "string"}}}
+    layout = writer.ensure_table(layout_from_schema("charges", schema, ["id"]))
+    for number in range(4):
+        writer.write_batch(layout, notes(number * 3000, 3000), f"parquet/stripe/charges/part-{number}.parquet", LOADED_AT)
+
+    # 12,000 rows wait in the log; compressing them needs more than 3 MB, and a checkpoint
+    # that runs out of memory would leave the database invalid.
+    connection.execute("SET memory_limit = '3MB'")
+    budget.limit_mb = 3
+    writer.checkpoint()
+
+    assert connection.execute("SELECT current_setting('memory_limit')").fetchone() == ("2.8 MiB",)
+    connection.execute("SET memory_limit = '64MB'")
+    assert connection.execute("SELECT count(*), count(DISTINCT id) FROM stripe.charges").fetchone() == (12_000, 12_000)
+    assert not (tmp_path / "w.duckdb.wal").exists() or (tmp_path / "w.duckdb.wal").stat().st_size == 0
+    connection.close()
+
+
+def test_large_log_checkpointed_after_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(duckdb_tables, "WAL_CHECKPOINT_BYTES", 100_000)
+    wal = tmp_path / "w.duckdb.wal"
+    connection = open_encrypted_database(tmp_path / "w.duckdb", b"k" * 32, read_only=False, temp_directory=tmp_path / "spill")
+    connection.execute("USE wh")
+    connection.execute("SET wal_autocheckpoint = '1TB'")
+    writer = WarehouseWriter(connection, "stripe", MemoryBudget(connection), wal)
+    writer.ensure_ledger()
+    schema = {"properties": {"id": {"type": "string"}, "note": {"type": "string"}}}
+    layout = writer.ensure_table(layout_from_schema("charges", schema, ["id"]))
+
+    writer.write_batch(layout, notes(0, 10), "parquet/stripe/charges/part-1.parquet", LOADED_AT)
+    small_log = wal.stat().st_size
+    writer.write_batch(layout, notes(10, 3000), "parquet/stripe/charges/part-2.parquet", LOADED_AT)
+
+    assert 0 < small_log < 100_000
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert connection.execute("SELECT count(*) FROM stripe.charges").fetchone() == (3010,)
+    connection.close()
