@@ -68,12 +68,16 @@ def _decoded_type(field: t.Any) -> t.Any:
     A kept object or array that declares sub-fields is decoded into Structs
     that accept only those sub-fields, so a value with others fails the line's
     decode and goes the slow path, which prunes it. Its declared sub-fields
-    stay raw JSON.
+    stay raw JSON. Where msgspec cannot name a sub-field (a quote, backslash or
+    control character in it), the value stays raw JSON and is pruned in Python.
     """
     if field.action == HMAC:
         return _PSEUDONYMISED_INPUT
     if field.action == KEEP and field.shape is not None:
-        return exact_type(field.shape)
+        try:
+            return exact_type(field.shape)
+        except ValueError:
+            return msgspec.Raw
     return msgspec.Raw
 
 
@@ -119,9 +123,10 @@ class StreamCodec:
         attributes = [f"f{index}" for index in range(len(names))]
         attribute_of = dict(zip(names, attributes, strict=True))
         number = next(_struct_numbers)
+        decoded_types = {name: _decoded_type(field) for name, field in plan.fields.items()}
         self.record_type = msgspec.defstruct(
             f"Record{number}",
-            [(attribute_of[name], _decoded_type(field), UNSET) for name, field in plan.fields.items()],
+            [(attribute_of[name], decoded_types[name], UNSET) for name in names],
             rename=dict(zip(attributes, names, strict=True)),
             forbid_unknown_fields=True,
             gc=False,  # values are raw JSON, text, numbers and Structs of raw JSON, so no reference cycle is possible
@@ -172,9 +177,11 @@ class StreamCodec:
             for name, field in plan.fields.items()
             if field.action in (HMAC, ENCRYPT) and field.pii_class in ERASURE_CLASSES
         ) if erased else ()
+        # Kept values that stay raw JSON although they declare sub-fields are pruned on the fast path too.
+        raw_pruners = tuple((attribute_of[name], prune) for name, prune in self._pruners.items() if decoded_types[name] is msgspec.Raw)
         steps = RecordSteps(
             pseudonyms=self._pseudonym_caches,
-            transforms=self._transforms,
+            transforms=self._transforms + raw_pruners,
             dropped=self._dropped,
             tokens=self._tokens,
             other_transformed=self._other_transformed,

@@ -92,7 +92,12 @@ def pruner(shape: Shape, stream: str, field: str, dropped: Counter[str]) -> t.Ca
     That is checked by one msgspec decode into Structs that forbid other fields;
     only a value that fails the check is pruned in Python.
     """
-    exact = msgspec.json.Decoder(exact_type(shape)).decode
+    try:
+        exact = msgspec.json.Decoder(exact_type(shape)).decode
+    except ValueError:
+        # msgspec cannot name a sub-field with a quote, backslash or control character, so Python prunes those.
+        def exact(raw: msgspec.Raw) -> t.Any:
+            raise msgspec.ValidationError
 
     def prune(raw: msgspec.Raw) -> t.Any:
         try:

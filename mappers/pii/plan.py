@@ -232,16 +232,32 @@ def _check_nested(stream: str, name: str, prop: t.Any) -> None:
 
 
 def _nested_personal_classes(prop: t.Any) -> set[str]:
-    if not isinstance(prop, dict):
-        return set()
+    """Return the personal classes of every schema nested in `prop`, under any keyword that nests a schema."""
     found: set[str] = set()
-    children = list((prop.get("properties") or {}).values())
-    if isinstance(prop.get("items"), dict):
-        children.append(prop["items"])
-    for child in children:
-        if isinstance(child, dict) and child.get("x-pii") not in (None, "none"):
+    for child in _subschemas(prop):
+        if child.get("x-pii") not in (None, "none"):
             found.add(str(child["x-pii"]))
         found |= _nested_personal_classes(child)
+    return found
+
+
+#: JSON Schema keywords whose value is one schema, a list of schemas, or a map of name to schema.
+_ONE_SCHEMA = ("items", "additionalProperties", "additionalItems", "contains", "not", "if", "then", "else")
+_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "items", "prefixItems")
+_SCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas")
+
+
+def _subschemas(prop: t.Any) -> list[dict[str, t.Any]]:
+    """Return the schemas directly nested in `prop` (sub-fields, array items, anyOf members and the like)."""
+    if not isinstance(prop, dict):
+        return []
+    found = [prop[keyword] for keyword in _ONE_SCHEMA if isinstance(prop.get(keyword), dict)]
+    for keyword in _SCHEMA_LISTS:
+        if isinstance(prop.get(keyword), list):
+            found += [member for member in prop[keyword] if isinstance(member, dict)]
+    for keyword in _SCHEMA_MAPS:
+        if isinstance(prop.get(keyword), dict):
+            found += [member for member in prop[keyword].values() if isinstance(member, dict)]
     return found
 
 

@@ -95,13 +95,17 @@ def _is_commit_out_of_memory(error: duckdb.Error) -> bool:
         isinstance(error, duckdb.TransactionException)
         and "Failed to commit" in text
         and ("could not allocate block" in text or "failed to pin block" in text)
+        and "invalidated" not in text
     )
 
 
 def _keyed_rows(connection: duckdb.DuckDBPyConnection) -> int:
-    """Return the estimated number of rows in tables with a primary key, in the current database."""
+    """Return the estimated number of rows in data tables with a primary key, in the current database.
+
+    The catalog tables under `_spendlake` have primary keys too, but batch transactions do not write them.
+    """
     row = connection.execute(
         "SELECT coalesce(sum(estimated_size), 0) FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND has_primary_key"
+        "WHERE database_name = current_database() AND has_primary_key AND schema_name <> '_spendlake'"
     ).fetchone()
     return int(row[0]) if row else 0

@@ -53,7 +53,7 @@ class WarehouseWriter:
         memory: MemoryBudget | None = None,
         wal_path: Path | None = None,
     ) -> None:
-        """`wal_path`, when given, is checked after each batch: a log beyond `WAL_CHECKPOINT_BYTES` is checkpointed."""
+        """`wal_path`, when given, lets `checkpoint_large_log` check the write-ahead log's size."""
         self._connection = connection
         self._source = source
         self._memory = memory
@@ -176,14 +176,19 @@ class WarehouseWriter:
         with self._memory.for_checkpoint() if self._memory is not None else contextlib.nullcontext():
             self._connection.execute(f"CHECKPOINT {ALIAS}")
 
-    def _checkpoint_large_log(self) -> None:
-        """Checkpoint when the write-ahead log has grown past `WAL_CHECKPOINT_BYTES` (DuckDB's own trigger is off)."""
+    def checkpoint_large_log(self) -> None:
+        """Checkpoint when the write-ahead log has grown past `WAL_CHECKPOINT_BYTES` (DuckDB's own trigger is off).
+
+        Call it after a batch's commit, never inside it: the batch is durable
+        then, so a failed checkpoint must not count as a failed batch.
+        """
         try:
             size = self._wal_path.stat().st_size if self._wal_path is not None else 0
         except FileNotFoundError:
             return
         if size > WAL_CHECKPOINT_BYTES:
-            self._checkpoint()
+            with self._lock:
+                self._checkpoint()
 
     def _commit_batch(
         self,
@@ -205,7 +210,6 @@ class WarehouseWriter:
                 self.deletes_skipped += not replace
                 if key_filter is not None and not key_filter.count_added(rows):
                     self._key_filters[layout.stream] = None
-                self._checkpoint_large_log()
                 return
             except duckdb.Error as error:
                 self._rollback()

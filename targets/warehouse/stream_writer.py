@@ -204,6 +204,7 @@ class StreamWriter:
             # The file is not in the ledger, so remove it rather than leave an orphan in the lake.
             session.lake.remove(relative)
             raise
+        session.writer.checkpoint_large_log()
 
         self.rows_committed += table.num_rows
         logger.info("Committed %d rows of stream %r (%s).", table.num_rows, self.stream, relative)

@@ -17,7 +17,7 @@ import msgspec
 from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
 from privacy.key_errors import KeyringError
 from spendlake.state_marker import STATE_MARKER, StateMismatchError, check_state_marker
-from spendlake.tenant_lock import TenantLock
+from spendlake.tenant_lock import TenantBusyError, TenantLock
 from targets.warehouse.errors import WarehouseError
 from targets.warehouse.line_blocks import line_blocks
 from targets.warehouse.message_loop import LoopSettings, MessageLoop
@@ -209,7 +209,7 @@ class TargetWarehouse(Target):
         """Run the command; a warehouse error is logged as one line and exits with status 1."""
         try:
             super().invoke(*args, **kwargs)
-        except (WarehouseError, KeyringError, StateMismatchError) as error:
+        except (WarehouseError, KeyringError, StateMismatchError, TenantBusyError) as error:
             cls.logger.error("%s", error)  # noqa: TRY400 - the message names the fix; a traceback adds nothing
             raise SystemExit(1) from None
 

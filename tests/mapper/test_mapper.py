@@ -269,6 +269,25 @@ def test_kept_object_with_personal_subfield_rejected() -> None:
         run_mapper([schema])
 
 
+@pytest.mark.parametrize(
+    "nested",
+    [
+        {"anyOf": [{"type": "object", "properties": {"email": {"type": "string", "x-pii": "email"}}}, {"type": "null"}]},
+        {"oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "object", "properties": {"email": {"x-pii": "email"}}}}]},
+        {"allOf": [{"type": "object", "properties": {"email": {"type": "string", "x-pii": "email"}}}]},
+        {"type": "object", "additionalProperties": {"type": "string", "x-pii": "email"}},
+        {"type": "object", "patternProperties": {"^mail": {"type": "string", "x-pii": "email"}}},
+        {"type": "array", "prefixItems": [{"type": "string", "x-pii": "email"}]},
+    ],
+)
+def test_personal_subfield_in_any_keyword_rejected(nested: dict) -> None:
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["schema"]["properties"]["billing"] = {"x-pii": "none", **nested}
+
+    with pytest.raises(MappingError, match="field 'billing' is kept whole but contains sub-fields classed email"):
+        run_mapper([schema])
+
+
 def test_bookmark_on_hashed_field_rejected() -> None:
     state = {"type": "STATE", "value": {"bookmarks": {"customers": {"replication_key": "email", "replication_key_value": "jane@example.com"}}}}
 

@@ -125,3 +125,17 @@ def test_container_kind_mismatch_stops_run(values: dict[str, t.Any], found: str,
     assert "jane@example.com" not in text
     assert run.records() == []
     assert "jane@example.com" not in run.text
+
+
+def test_subfield_names_msgspec_cannot_use_still_pruned(caplog: pytest.LogCaptureFixture) -> None:
+    odd = 'say "hi" \\ \t'
+    properties = {"id": {"type": "string", "x-pii": "identifier"}, "meta": {"type": ["object", "null"], "x-pii": "none", "properties": {odd: {"type": "string"}}}}
+    values = {"id": "a1", "meta": {odd: "kept", "email": "LEAKODD@example.com"}}
+
+    with caplog.at_level(logging.INFO):
+        run = run_mapper([schema(properties), record("accounts", values)])
+
+    assert run.error is None
+    assert run.records("accounts") == [{"id": run.records("accounts")[0]["id"], "meta": {odd: "kept"}}]
+    assert "LEAKODD" not in run.text
+    assert "per field: meta (1)" in caplog.text

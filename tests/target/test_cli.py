@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .support import query, record_message, schema_message, singer_text, state_message, target_config
+from spendlake.tenant_lock import TenantLock
+
+from .support import TENANT, query, record_message, schema_message, singer_text, state_message, target_config
 
 MARKER = "cli-canary-0c4f8e"
 EXECUTABLE = Path(sys.executable).parent / "target-warehouse"
@@ -119,3 +121,17 @@ def test_cli_accepts_fractional_batch_age(home: Path, tmp_path: Path) -> None:
     result = _run(tmp_path, target_config(home, max_batch_age_seconds=0.5), "")
 
     assert result.returncode == 0, result.stderr
+
+
+def test_cli_busy_tenant_one_line(home: Path, tmp_path: Path) -> None:
+    messages = [schema_message("customers", PROPERTIES), record_message("customers", {"id": 1, "email_hash": "h1"})]
+    lock = TenantLock(home, TENANT, "the test")
+
+    try:
+        result = _run(tmp_path, target_config(home), singer_text(messages, home))
+    finally:
+        lock.release()
+
+    assert result.returncode == 1
+    assert f"Tenant '{TENANT}' is busy" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -120,9 +121,36 @@ def test_large_log_checkpointed_after_batch(tmp_path: Path, monkeypatch: pytest.
 
     writer.write_batch(layout, notes(0, 10), "parquet/stripe/charges/part-1.parquet", LOADED_AT)
     small_log = wal.stat().st_size
+    writer.checkpoint_large_log()
+    kept_log = wal.stat().st_size
     writer.write_batch(layout, notes(10, 3000), "parquet/stripe/charges/part-2.parquet", LOADED_AT)
+    writer.checkpoint_large_log()
 
     assert 0 < small_log < 100_000
+    assert kept_log == small_log
     assert not wal.exists() or wal.stat().st_size == 0
     assert connection.execute("SELECT count(*) FROM stripe.charges").fetchone() == (3010,)
+    connection.close()
+
+
+def test_catalog_key_does_not_stop_commit_retry(tmp_path: Path) -> None:
+    connection = open_encrypted_database(tmp_path / "w.duckdb", b"k" * 32, read_only=False, temp_directory=tmp_path / "spill")
+    connection.execute("USE wh")
+    writer = WarehouseWriter(connection, "stripe")
+    writer.ensure_ledger()
+    writer.ensure_table(layout_from_schema("charges", {"properties": {"id": {"type": "string"}}}, ["id"]))
+    commit_failure = duckdb.TransactionException("TransactionContext Error: Failed to commit: could not allocate block of size 256.0 KiB")
+    invalidated = duckdb.TransactionException(
+        "TransactionContext Error: Failed to commit: Checkpoint failed for database \"wh\". The database has been "
+        "invalidated. Original error: failed to pin block of size 256.0 KiB"
+    )
+
+    budget = MemoryBudget(connection)
+
+    assert connection.execute("SELECT count(*) FROM _spendlake.columns").fetchone() == (1,)
+    assert budget.may_retry(commit_failure) is True
+    assert budget.may_retry(invalidated) is False
+    connection.execute("CREATE TABLE stripe.legacy (id VARCHAR PRIMARY KEY)")
+    connection.execute("INSERT INTO stripe.legacy VALUES ('a')")
+    assert MemoryBudget(connection).may_retry(commit_failure) is False
     connection.close()
