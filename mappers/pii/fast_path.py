@@ -177,8 +177,10 @@ class StreamCodec:
             for name, field in plan.fields.items()
             if field.action in (HMAC, ENCRYPT) and field.pii_class in ERASURE_CLASSES
         ) if erased else ()
-        # Kept values that stay raw JSON although they declare sub-fields are pruned on the fast path too.
+        # Kept values that stay raw JSON although they declare sub-fields are pruned by the steps, on both
+        # paths, so the slow path leaves them to the steps.
         raw_pruners = tuple((attribute_of[name], prune) for name, prune in self._pruners.items() if decoded_types[name] is msgspec.Raw)
+        self._pruners = {name: prune for name, prune in self._pruners.items() if decoded_types[name] is not msgspec.Raw}
         steps = RecordSteps(
             pseudonyms=self._pseudonym_caches,
             transforms=self._transforms + raw_pruners,

@@ -222,6 +222,13 @@ def _emitted_schema(plan: FieldPlan, prop: dict[str, t.Any]) -> dict[str, t.Any]
 
 def _check_nested(stream: str, name: str, prop: t.Any) -> None:
     """Reject a kept object or array whose sub-fields are classed as personal: they would pass whole."""
+    references = sorted(_nested_references(prop))
+    if references:
+        msg = (
+            f"Stream {stream!r}: field {name!r} is kept whole but its schema refers elsewhere ({', '.join(references)}), "
+            "so its sub-fields cannot be checked for personal data; inline the referenced schemas in the tap's schema."
+        )
+        raise MappingError(msg)
     personal = sorted(_nested_personal_classes(prop))
     if personal:
         msg = (
@@ -242,9 +249,32 @@ def _nested_personal_classes(prop: t.Any) -> set[str]:
 
 
 #: JSON Schema keywords whose value is one schema, a list of schemas, or a map of name to schema.
-_ONE_SCHEMA = ("items", "additionalProperties", "additionalItems", "contains", "not", "if", "then", "else")
+_ONE_SCHEMA = (
+    "items",
+    "additionalProperties",
+    "additionalItems",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "propertyNames",
+    "contains",
+    "contentSchema",
+    "not",
+    "if",
+    "then",
+    "else",
+)
 _SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "items", "prefixItems")
-_SCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas")
+_SCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas", "dependencies", "$defs", "definitions")
+#: Keywords that point at a schema elsewhere, which `_check_nested` cannot follow.
+_REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def _nested_references(prop: t.Any) -> set[str]:
+    """Return the reference keywords used in `prop` or any schema nested in it."""
+    found = {keyword for keyword in _REFERENCES if isinstance(prop, dict) and keyword in prop}
+    for child in _subschemas(prop):
+        found |= _nested_references(child)
+    return found
 
 
 def _subschemas(prop: t.Any) -> list[dict[str, t.Any]]:

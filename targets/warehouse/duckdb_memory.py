@@ -6,8 +6,8 @@ would hold far more than it needs. The limit starts at a base plus an
 allowance per stored row of tables that still have a primary-key index
 (tables written by earlier versions of the target), because DuckDB keeps
 such indexes in memory. A statement that still runs out of memory is rolled
-back and runs again under twice the limit. So is a commit that runs out of
-memory, unless a table has such an index (see `MemoryBudget.may_retry`).
+back and runs again under twice the limit. Commits and checkpoints run
+under a raised limit instead (see `MemoryBudget.for_write_out`).
 
 The buffer pool fills up to the limit with pages the load has written, so the
 limit also bounds how much of the target's memory DuckDB takes. In a load of
@@ -26,9 +26,10 @@ logger = logging.getLogger(__name__)
 
 START_MB = 32
 MAX_MB = 16 * 1024
-#: Limit while DuckDB checkpoints. A checkpoint that runs out of memory invalidates the database in
-#: DuckDB 1.5.5 (it must be opened again), so checkpoints never run under the load's small limit.
-CHECKPOINT_MB = 1024
+#: Limit while DuckDB commits or checkpoints. In DuckDB 1.5.5 a checkpoint that runs out of memory
+#: invalidates the database, and a commit that does can leave a table's in-memory state inconsistent,
+#: so neither runs under the load's small limit.
+WRITE_OUT_MB = 1024
 #: Memory allowed per stored row of a table with a primary key (an estimate: the index of
 #: a million 27-character keys measured about 17 MB in DuckDB 1.5.5).
 BYTES_PER_KEYED_ROW = 32
@@ -41,20 +42,12 @@ class MemoryBudget:
         self._connection = connection
         self._max_mb = max_mb
         keyed_rows = _keyed_rows(connection)
-        self._has_key_index = keyed_rows > 0
         self.limit_mb = min(start_mb + keyed_rows * BYTES_PER_KEYED_ROW // 2**20, max_mb)
         self._apply()
 
     def may_retry(self, error: duckdb.Error) -> bool:
-        """True when `error` ran out of memory and its rolled-back transaction can run again as it was.
-
-        A commit that runs out of memory is not retried while a table has a
-        primary-key index: DuckDB 1.5.5 keeps the failed transaction's keys in
-        the index, so the same batch would then collide with itself.
-        """
-        if is_out_of_memory(error):
-            return True
-        return _is_commit_out_of_memory(error) and not self._has_key_index
+        """True when a statement ran out of memory; its transaction rolled back cleanly, so it can run again."""
+        return is_out_of_memory(error)
 
     def grow(self) -> bool:
         """Double the limit; return False when it is already at the maximum."""
@@ -66,9 +59,9 @@ class MemoryBudget:
         return True
 
     @contextlib.contextmanager
-    def for_checkpoint(self) -> Iterator[None]:
-        """Raise the limit to at least `CHECKPOINT_MB` while the block runs, then restore it."""
-        self._connection.execute(f"SET memory_limit = '{max(self.limit_mb, CHECKPOINT_MB)}MB'")
+    def for_write_out(self) -> Iterator[None]:
+        """Raise the limit to at least `WRITE_OUT_MB` while a commit or checkpoint runs, then restore it."""
+        self._connection.execute(f"SET memory_limit = '{max(self.limit_mb, WRITE_OUT_MB)}MB'")
         try:
             yield
         finally:
@@ -76,7 +69,7 @@ class MemoryBudget:
 
     def for_shutdown(self) -> None:
         """Raise the limit for good, because DuckDB checkpoints when the connection closes."""
-        self._connection.execute(f"SET memory_limit = '{max(self.limit_mb, CHECKPOINT_MB)}MB'")
+        self._connection.execute(f"SET memory_limit = '{max(self.limit_mb, WRITE_OUT_MB)}MB'")
 
     def _apply(self) -> None:
         self._connection.execute(f"SET memory_limit = '{self.limit_mb}MB'")
@@ -85,18 +78,6 @@ class MemoryBudget:
 def is_out_of_memory(error: duckdb.Error) -> bool:
     """True when a statement ran out of memory; its transaction rolls back cleanly, so it can run again."""
     return isinstance(error, duckdb.OutOfMemoryException)
-
-
-def _is_commit_out_of_memory(error: duckdb.Error) -> bool:
-    """True for a commit that ran out of memory, which DuckDB 1.5.5 reports as a TransactionException."""
-    # NOTE: only the message distinguishes this from other commit failures (such as a write conflict).
-    text = str(error)
-    return (
-        isinstance(error, duckdb.TransactionException)
-        and "Failed to commit" in text
-        and ("could not allocate block" in text or "failed to pin block" in text)
-        and "invalidated" not in text
-    )
 
 
 def _keyed_rows(connection: duckdb.DuckDBPyConnection) -> int:

@@ -173,7 +173,7 @@ class WarehouseWriter:
             self._checkpoint()
 
     def _checkpoint(self) -> None:
-        with self._memory.for_checkpoint() if self._memory is not None else contextlib.nullcontext():
+        with self._memory.for_write_out() if self._memory is not None else contextlib.nullcontext():
             self._connection.execute(f"CHECKPOINT {ALIAS}")
 
     def checkpoint_large_log(self) -> None:
@@ -241,7 +241,8 @@ class WarehouseWriter:
             self._connection.execute(statement)
         ledger = f"INSERT INTO {self._ledger_name()} VALUES (?, ?, ?, ?, ?)"  # noqa: S608
         self._connection.execute(ledger, [loaded_at, self._source, layout.stream, rows, parquet_file])
-        self._connection.execute("COMMIT")
+        with self._memory.for_write_out() if self._memory is not None else contextlib.nullcontext():
+            self._connection.execute("COMMIT")
 
     def _append_sql(self, layout: StreamLayout, view: str) -> str:
         table = self._table_name(layout.stream)

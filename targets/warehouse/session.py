@@ -61,7 +61,7 @@ class WarehouseSession:
         self._connection.execute("SET threads = 1")
         self._connection.execute("SET allocator_flush_threshold = '4MB'")
         # DuckDB's own checkpoint after a commit would run under the load's small memory limit. So the
-        # writer checkpoints a large log itself, under a raised limit (see `MemoryBudget.for_checkpoint`).
+        # writer checkpoints a large log itself, under a raised limit (see `MemoryBudget.for_write_out`).
         self._connection.execute("SET wal_autocheckpoint = '1TB'")
         self._memory = MemoryBudget(self._connection)
         wal_path = duckdb_path(home, tenant).with_name(duckdb_path(home, tenant).name + ".wal")

@@ -278,6 +278,10 @@ def test_kept_object_with_personal_subfield_rejected() -> None:
         {"type": "object", "additionalProperties": {"type": "string", "x-pii": "email"}},
         {"type": "object", "patternProperties": {"^mail": {"type": "string", "x-pii": "email"}}},
         {"type": "array", "prefixItems": [{"type": "string", "x-pii": "email"}]},
+        {"type": "object", "unevaluatedProperties": {"type": "string", "x-pii": "email"}},
+        {"type": "object", "propertyNames": {"x-pii": "email"}},
+        {"type": "object", "dependencies": {"a": {"properties": {"email": {"x-pii": "email"}}}}},
+        {"type": "string", "contentSchema": {"type": "object", "properties": {"email": {"x-pii": "email"}}}},
     ],
 )
 def test_personal_subfield_in_any_keyword_rejected(nested: dict) -> None:
@@ -285,6 +289,16 @@ def test_personal_subfield_in_any_keyword_rejected(nested: dict) -> None:
     schema["schema"]["properties"]["billing"] = {"x-pii": "none", **nested}
 
     with pytest.raises(MappingError, match="field 'billing' is kept whole but contains sub-fields classed email"):
+        run_mapper([schema])
+
+
+@pytest.mark.parametrize("keyword", ["$ref", "$dynamicRef"])
+def test_kept_field_with_reference_rejected(keyword: str) -> None:
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["schema"]["$defs"] = {"contact": {"type": "object", "properties": {"mail": {"type": "string", "x-pii": "email"}}}}
+    schema["schema"]["properties"]["billing"] = {"x-pii": "none", "anyOf": [{keyword: "#/$defs/contact"}, {"type": "null"}]}
+
+    with pytest.raises(MappingError, match=f"field 'billing' is kept whole but its schema refers elsewhere \\(\\{keyword}\\)"):
         run_mapper([schema])
 
 

@@ -139,3 +139,20 @@ def test_subfield_names_msgspec_cannot_use_still_pruned(caplog: pytest.LogCaptur
     assert run.records("accounts") == [{"id": run.records("accounts")[0]["id"], "meta": {odd: "kept"}}]
     assert "LEAKODD" not in run.text
     assert "per field: meta (1)" in caplog.text
+
+
+def test_odd_subfield_names_on_slow_path() -> None:
+    odd = 'a"b'
+    properties = {
+        "id": {"type": "string", "x-pii": "identifier"},
+        "note": {"type": "string", "x-pii": "none"},
+        "meta": {"type": ["object", "null"], "x-pii": "none", "properties": {odd: {"type": "string"}}},
+    }
+    # The escaped lone surrogate makes msgspec reject the line, so the record takes the slow path.
+    line = json.dumps({"type": "RECORD", "stream": "accounts", "record": {"id": "a1", "note": "x\ud800", "meta": {odd: "kept", "email": "LEAKSLOW@example.com"}}})
+
+    run = run_mapper([schema(properties), line + "\n"])
+
+    assert run.error is None
+    assert run.records("accounts")[0]["meta"] == {odd: "kept"}
+    assert "LEAKSLOW" not in run.text
