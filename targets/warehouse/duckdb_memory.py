@@ -6,8 +6,8 @@ would hold far more than it needs. The limit starts at a base plus an
 allowance per stored row of tables that still have a primary-key index
 (tables written by earlier versions of the target), because DuckDB keeps
 such indexes in memory. A statement that still runs out of memory is rolled
-back and runs again under twice the limit. Commits and checkpoints run
-under a raised limit instead (see `MemoryBudget.for_write_out`).
+back and runs again under twice the limit. Checkpoints, and commits that
+write rows out, run under a raised limit instead (see `MemoryBudget.for_write_out`).
 
 The buffer pool fills up to the limit with pages the load has written, so the
 limit also bounds how much of the target's memory DuckDB takes. In a load of

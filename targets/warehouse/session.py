@@ -65,7 +65,7 @@ class WarehouseSession:
         self._connection.execute("SET wal_autocheckpoint = '1TB'")
         self._memory = MemoryBudget(self._connection)
         wal_path = duckdb_path(home, tenant).with_name(duckdb_path(home, tenant).name + ".wal")
-        self.writer = WarehouseWriter(self._connection, source, self._memory, wal_path)
+        self.writer = WarehouseWriter(self._connection, source, self._memory, wal_path, row_group_size)
         try:
             # Fold a write-ahead log left by a killed run into the database file before writing anything:
             # DuckDB 1.5.5 can lose committed updates when it later replays a log holding entries from
