@@ -1,6 +1,6 @@
 """Larger pipe buffers between the stages of a Singer pipeline.
 
-A Linux pipe holds 64 KiB by default, about a hundred RECORD lines. When the
+A Linux pipe buffers 64 KiB by default, about a hundred RECORD lines. When the
 reader is busy for a moment (a target committing a batch), the writer blocks
 after those few lines, and then each waits for the other in turn. With one
 MiB of buffer the stages overlap: in a load of one million records through

@@ -389,7 +389,7 @@ def _raw_json_texts(column_texts: RawJsonColumn, column: Column) -> pa.Array | N
 def _first_bytes(texts: pa.BinaryArray, allowed: pa.Array | None) -> tuple[pa.Array, bool]:
     """Return which texts are JSON null, and whether every other text starts with a byte in `allowed` (None: any).
 
-    Valid JSON that starts with `n` is `null`, so the first byte tells nulls apart.
+    Valid JSON that starts with `n` is `null`, so the first byte identifies nulls.
     """
     first = pc.binary_slice(texts, 0, 1)
     is_null = pc.equal(first, _NULL_START)

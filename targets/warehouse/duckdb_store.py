@@ -137,7 +137,7 @@ def spill_folder(tenant_folder: Path, pid: int) -> Path:
 def remove_stale_spill_folders(tenant_folder: Path) -> int:
     """Delete the spill folders of processes that no longer run (killed ones leave them); return how many.
 
-    The files in them are encrypted, but they belong to nobody any more. A
+    The files in them are encrypted, and no process uses them any more. A
     folder of a running process, such as an open `spendlake query`, stays.
     """
     removed = 0
