@@ -81,12 +81,32 @@ def require_warehouse(home: Path, tenant: str) -> None:
 
 
 def stored_tables(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    """Return `(source, stream)` of every stream table, sorted; the `_spendlake` schema is left out."""
-    rows = connection.execute(
-        "SELECT schema_name, table_name FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND schema_name <> '_spendlake' ORDER BY 1, 2"
-    ).fetchall()
+    """Return `(source, stream)` of every table target-warehouse loaded, sorted.
+
+    Only tables in the column catalog count, so the `_spendlake` schema and the
+    tables dbt builds from the streams (staging, marts, seeds) are left out.
+    A warehouse from before the catalog lists every table but `_spendlake`'s.
+    """
+    if not _has_catalog(connection):
+        rows = connection.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name <> '_spendlake' ORDER BY 1, 2"
+        ).fetchall()
+    else:
+        rows = connection.execute(
+            "SELECT DISTINCT t.schema_name, t.table_name FROM duckdb_tables() t "
+            f"JOIN {CATALOG_TABLE} c ON c.source = t.schema_name AND c.stream = t.table_name "  # noqa: S608 - fixed names only
+            "WHERE t.database_name = current_database() ORDER BY 1, 2"
+        ).fetchall()
     return [(str(source), str(stream)) for source, stream in rows]
+
+
+def _has_catalog(connection: duckdb.DuckDBPyConnection) -> bool:
+    found = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = '_spendlake' AND table_name = 'columns'"
+    ).fetchone()
+    return bool(found and found[0])
 
 
 def read_catalog(connection: duckdb.DuckDBPyConnection) -> list[StoredColumn]:
@@ -94,11 +114,7 @@ def read_catalog(connection: duckdb.DuckDBPyConnection) -> list[StoredColumn]:
 
     Raises `WarehouseAccessError` when the warehouse predates the catalog.
     """
-    exists = connection.execute(
-        "SELECT count(*) FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND schema_name = '_spendlake' AND table_name = 'columns'"
-    ).fetchone()
-    if not exists or exists[0] == 0:
+    if not _has_catalog(connection):
         msg = (
             f"The warehouse has no column catalog ({CATALOG_TABLE}), so its personal-data columns are unknown; "
             "run a load with the current target-warehouse, which creates it."

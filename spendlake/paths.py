@@ -56,6 +56,16 @@ def duckdb_path(home: Path, tenant: str) -> Path:
     return tenant_dir(home, tenant) / "warehouse.duckdb"
 
 
+def dbt_work_dir(home: Path, tenant: str) -> Path:
+    """Folder of dbt's compiled SQL and run results for one tenant; deleted with the tenant's warehouse."""
+    return tenant_dir(home, tenant) / "dbt"
+
+
+def dashboard_path(home: Path, tenant: str) -> Path:
+    """Default path of the tenant's HTML dashboard; deleted with the tenant's warehouse."""
+    return tenant_dir(home, tenant) / "dashboard" / "dashboard.html"
+
+
 def privacy_dir(home: Path, tenant: str) -> Path:
     """Folder of one tenant's privacy records: the audit log and the erasure list."""
     return home / "privacy" / validate_tenant(tenant)

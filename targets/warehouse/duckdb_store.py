@@ -171,16 +171,34 @@ def open_encrypted_database(
     """Return an in-memory connection with `path` attached as `wh`, encrypted under `key`."""
     connection = duckdb.connect(":memory:", config=_CONNECTION_CONFIG)
     try:
-        connection.execute(f"LOAD {_quote_literal(str(httpfs_extension_path()))}")
-        # Spill files contain table data in clear unless this is on, and its default is false.
-        connection.execute("SET temp_file_encryption = true")
-        connection.execute("SET temp_directory = ?", [str(temp_directory)])
-        _attach(connection, path, key, read_only=read_only, row_group_size=row_group_size)
-        verify_encrypted(connection, path)
+        attach_encrypted_database(
+            connection, path, key, read_only=read_only, temp_directory=temp_directory, row_group_size=row_group_size
+        )
     except BaseException:
         connection.close()
         raise
     return connection
+
+
+def attach_encrypted_database(
+    connection: duckdb.DuckDBPyConnection,
+    path: Path,
+    key: bytes,
+    *,
+    read_only: bool,
+    temp_directory: Path,
+    row_group_size: int | None = None,
+) -> None:
+    """Attach `path` as `wh` to an open connection, encrypted under `key`, and check that encryption is active.
+
+    Also used by tools that own the connection, such as dbt-duckdb.
+    """
+    connection.execute(f"LOAD {_quote_literal(str(httpfs_extension_path()))}")
+    # Spill files contain table data in clear unless this is on, and its default is false.
+    connection.execute("SET temp_file_encryption = true")
+    connection.execute("SET temp_directory = ?", [str(temp_directory)])
+    _attach(connection, path, key, read_only=read_only, row_group_size=row_group_size)
+    verify_encrypted(connection, path)
 
 
 def httpfs_extension_path() -> Path:

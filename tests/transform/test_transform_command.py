@@ -1,0 +1,145 @@
+"""`spendlake transform`: dbt-duckdb builds models inside the tenant's encrypted warehouse, through the plugin.
+
+A one-model dbt project in a temporary folder replaces transform/, so
+these tests check the command and the plugin, not the marketing models.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from privacy.catalog import stored_tables
+from spendlake.paths import dbt_work_dir, duckdb_path
+from spendlake.tenant_lock import TenantLock
+from targets.warehouse.duckdb_store import connect_warehouse
+from tests.target.support import TENANT, record_message, run_target, schema_message, state_message
+
+SPENDLAKE = Path(sys.executable).parent / "spendlake"
+REPO = Path(__file__).resolve().parents[2]
+
+PROPERTIES = {"id": {"type": "string"}, "cost_micros": {"type": ["integer", "null"]}}
+
+
+def write_dbt_project(folder: Path) -> Path:
+    """Write a dbt project with the repository's profile and schema macro, and one table model over google_ads.costs."""
+    (folder / "models").mkdir(parents=True)
+    (folder / "macros").mkdir()
+    (folder / "dbt_project.yml").write_text(
+        "name: probe\nversion: '1.0.0'\nconfig-version: 2\nprofile: spendlake\n"
+        "flags: {send_anonymous_usage_stats: false}\n"
+        "vars: {reporting_currency: USD}\n"
+        "models:\n  probe:\n    +database: wh\n    +schema: marts\n    +materialized: table\n"
+    )
+    (folder / "profiles.yml").write_text((REPO / "transform" / "profiles.yml").read_text())
+    (folder / "macros" / "schema.sql").write_text((REPO / "transform" / "macros" / "generate_schema_name.sql").read_text())
+    (folder / "models" / "sources.yml").write_text(
+        "version: 2\nsources:\n  - name: google_ads\n    database: wh\n    tables:\n      - name: costs\n"
+    )
+    (folder / "models" / "spend.sql").write_text(
+        "select '{{ var(\"reporting_currency\") }}' as currency, sum(cost_micros) / 1e6 as spend "
+        "from {{ source('google_ads', 'costs') }}"
+    )
+    return folder
+
+
+@pytest.fixture
+def loaded_home(spendlake_env: Path) -> Path:
+    """A tenant warehouse with google_ads.costs loaded by target-warehouse (three rows, 6.5 units in all)."""
+    lines = [
+        schema_message("costs", PROPERTIES, ["id"]),
+        record_message("costs", {"id": "a", "cost_micros": 1_500_000}),
+        record_message("costs", {"id": "b", "cost_micros": 2_000_000}),
+        record_message("costs", {"id": "c", "cost_micros": 3_000_000}),
+        state_message({"done": True}),
+    ]
+    assert run_target(spendlake_env, lines, source="google_ads")[-1]["done"] is True
+    return spendlake_env
+
+
+def transform(home: Path, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(SPENDLAKE), "transform", "--tenant", TENANT, "--home", str(home), "--project-dir", str(project), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_models_are_built_inside_the_encrypted_warehouse(loaded_home: Path, tmp_path: Path) -> None:
+    project = write_dbt_project(tmp_path / "dbt")
+
+    result = transform(loaded_home, project, "build", "--reporting-currency", "eur")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS=1" in result.stdout
+    connection = connect_warehouse(loaded_home, TENANT, read_only=True)
+    try:
+        assert connection.execute("select currency, spend from marts.spend").fetchall() == [("EUR", 6.5)]
+        # The model is not a loaded stream, so privacy tools and the demo summary leave it out.
+        assert stored_tables(connection) == [("google_ads", "costs")]
+    finally:
+        connection.close()
+    with pytest.raises(duckdb.Error, match="encrypt"):
+        duckdb.connect(str(duckdb_path(loaded_home, TENANT)), read_only=True)
+
+
+def test_dbt_output_stays_in_tenant_folder(loaded_home: Path, tmp_path: Path) -> None:
+    project = write_dbt_project(tmp_path / "dbt")
+    before = sorted(path.relative_to(project) for path in project.rglob("*"))
+
+    result = transform(loaded_home, project, "run")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(path.relative_to(project) for path in project.rglob("*")) == before
+    work = dbt_work_dir(loaded_home, TENANT)
+    assert (work / "target" / "run_results.json").is_file()
+    assert [path for path in work.rglob("*.log")] == []
+    assert [path.name for path in loaded_home.rglob("*.duckdb")] == ["warehouse.duckdb"]
+
+
+def test_busy_tenant_stops_dbt(loaded_home: Path, tmp_path: Path) -> None:
+    project = write_dbt_project(tmp_path / "dbt")
+    lock = TenantLock(loaded_home, TENANT, "the test")
+    try:
+        result = transform(loaded_home, project, "run")
+    finally:
+        lock.release()
+
+    assert result.returncode != 0
+    assert "busy" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--reporting-currency", "XYZ", "Unknown reporting currency 'XYZ'"),
+        ("--reporting-timezone", "Mars/Olympus", "Unknown reporting time zone 'Mars/Olympus'"),
+    ],
+)
+def test_bad_reporting_setting_names_the_option(loaded_home: Path, tmp_path: Path, option: str, value: str, message: str) -> None:
+    project = write_dbt_project(tmp_path / "dbt")
+
+    result = transform(loaded_home, project, "build", option, value)
+
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert option in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_tenant_without_warehouse_rejected(spendlake_env: Path, tmp_path: Path) -> None:
+    project = write_dbt_project(tmp_path / "dbt")
+
+    result = transform(spendlake_env, project, "build")
+
+    assert result.returncode == 1
+    assert f"Tenant '{TENANT}' has no warehouse yet" in result.stderr
+    assert not duckdb_path(spendlake_env, TENANT).exists()
+
+
+def test_missing_project_names_the_folder(loaded_home: Path, tmp_path: Path) -> None:
+    result = transform(loaded_home, tmp_path / "nowhere", "build")
+
+    assert result.returncode == 1
+    assert f"No dbt project at {tmp_path / 'nowhere'}" in result.stderr
