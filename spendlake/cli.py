@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 
+from spendlake.cli_dashboard import dashboard
 from spendlake.cli_keys import keys
 from spendlake.cli_lake import lake
 from spendlake.cli_privacy import privacy
+from spendlake.cli_transform import transform
 from spendlake.paths import InvalidTenantError, spendlake_home, validate_tenant
 
 
@@ -90,9 +92,11 @@ def demo(home: Path | None, force: bool) -> None:
         raise click.ClickException(str(error)) from None
 
 
+main.add_command(dashboard)
 main.add_command(keys)
 main.add_command(lake)
 main.add_command(privacy)
+main.add_command(transform)
 
 
 if __name__ == "__main__":

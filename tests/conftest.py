@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import io
+import json
 import os
 import typing as t
 from pathlib import Path
@@ -37,3 +39,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[t.Any]) -> 
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str, t.Any]]:
+    """Run the demo twice in a fresh project folder and home; the second start adds a sandbox tick.
+
+    Shared by the end-to-end tests that only read its results; a test that
+    changes the warehouse works on a copy of `home`.
+    """
+    from sandbox.server import state_path
+    from spendlake.demo import run_demo
+    from tests.e2e.project import copy_project_files
+
+    root = tmp_path_factory.mktemp("demo")
+    project = root / "project"
+    project.mkdir()
+    copy_project_files(project)
+    home = project / ".spendlake"
+    patcher = pytest.MonkeyPatch()
+    patcher.delenv("SPENDLAKE_MASTER_KEY", raising=False)
+    patcher.delenv("MELTANO_STATE_BACKEND_URI", raising=False)
+    # run_demo sets it in this process, and the patcher removes it again afterwards.
+    patcher.setenv("SPENDLAKE_ALLOW_LOCAL_MASTER_KEY", "true")
+
+    out = io.StringIO()
+    summary = run_demo(home, project_root=project, out=out)
+    second_summary = run_demo(home, project_root=project, out=out)
+    state = json.loads(state_path(home / "sandbox").read_text())
+
+    yield {
+        "project": project,
+        "home": home,
+        "summary": summary,
+        "second_summary": second_summary,
+        "out": out.getvalue(),
+        "state": state,
+    }
+    patcher.undo()

@@ -16,6 +16,14 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+def copy_project_files(root: Path) -> None:
+    """Copy what a Meltano run of this repository reads into `root`: meltano.yml, the policies and the dbt project."""
+    shutil.copy(REPO / "meltano.yml", root / "meltano.yml")
+    shutil.copytree(REPO / "policies", root / "policies")
+    # Symbolic links (the currency table seed) are copied as the files they point to.
+    shutil.copytree(REPO / "transform", root / "transform", ignore=shutil.ignore_patterns("target", "logs"))
+
+
 class MeltanoProject:
     """A project folder with the repository's meltano.yml, whose runs write to `home` for tenant demo."""
 
@@ -23,8 +31,7 @@ class MeltanoProject:
         self.root = root
         self.home = home
         root.mkdir(parents=True)
-        shutil.copy(REPO / "meltano.yml", root / "meltano.yml")
-        shutil.copytree(REPO / "policies", root / "policies")
+        copy_project_files(root)
 
     def meltano_run(self, steps: t.Sequence[str], env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess[str]:
         """Run `meltano --environment dev run STEPS` with the plugins of this interpreter's virtualenv."""

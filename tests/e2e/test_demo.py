@@ -1,14 +1,12 @@
 """End to end: the demo loads all five sources, and no personal value reaches the disk in clear.
 
-The demo runs once for the module, as `make demo` does, but in a temporary
-project folder and home, so the repository's own `.spendlake/` is left alone.
+The demo runs once for the session (the `demo` fixture in conftest.py), as
+`make demo` does, but in a temporary project folder and home, so the
+repository's own `.spendlake/` is left alone.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import shutil
 import subprocess
 import typing as t
 from pathlib import Path
@@ -18,11 +16,9 @@ import pytest
 from sandbox.ads_data import AdsWorld
 from sandbox.ga4_data import GA4World
 from sandbox.magento_data import MagentoWorld
-from sandbox.server import state_path
 from sandbox.stripe_data import StripeWorld
-from spendlake.demo import SOURCES, run_demo
+from spendlake.demo import SOURCES
 from targets.warehouse.duckdb_store import connect_warehouse
-from tests.e2e.project import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -34,37 +30,6 @@ MIN_NEEDLE_LENGTH = 6
 def local_master_key(spendlake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Open the demo's keyring with its local master-key file, as the demo itself does."""
     monkeypatch.delenv("SPENDLAKE_MASTER_KEY", raising=False)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str, t.Any]]:
-    """Run the demo twice in a fresh project folder and home; the second start adds a sandbox tick."""
-    root = tmp_path_factory.mktemp("demo")
-    project = root / "project"
-    project.mkdir()
-    shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
-    shutil.copytree(REPO / "policies", project / "policies")
-    home = project / ".spendlake"
-    patcher = pytest.MonkeyPatch()
-    patcher.delenv("SPENDLAKE_MASTER_KEY", raising=False)
-    patcher.delenv("MELTANO_STATE_BACKEND_URI", raising=False)
-    # run_demo sets it in this process, and the patcher removes it again afterwards.
-    patcher.setenv("SPENDLAKE_ALLOW_LOCAL_MASTER_KEY", "true")
-
-    out = io.StringIO()
-    summary = run_demo(home, project_root=project, out=out)
-    second_summary = run_demo(home, project_root=project, out=out)
-    state = json.loads(state_path(home / "sandbox").read_text())
-
-    yield {
-        "project": project,
-        "home": home,
-        "summary": summary,
-        "second_summary": second_summary,
-        "out": out.getvalue(),
-        "state": state,
-    }
-    patcher.undo()
 
 
 def served_personal_values(state: dict[str, t.Any]) -> dict[str, set[str]]:

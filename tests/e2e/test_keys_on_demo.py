@@ -20,11 +20,11 @@ from privacy.keys import KeyringError, load_tenant_keys
 from privacy.parquet_rewrite import lake_files
 from spendlake.cli import main
 from spendlake.demo import DEMO_TENANT, run_demo
-from spendlake.paths import tenant_dir
+from spendlake.paths import dashboard_path, dbt_work_dir, tenant_dir
 from targets.warehouse.duckdb_store import connect_warehouse
 from targets.warehouse.errors import WarehouseNotFoundError
 from targets.warehouse.parquet_store import read_parquet_file
-from tests.e2e.project import REPO
+from tests.e2e.project import copy_project_files
 from tests.privacy.lake_support import duckdb_rows, load_leads
 
 pytestmark = pytest.mark.e2e
@@ -44,8 +44,7 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Path]:
     """Run the demo once in a fresh project and load a second tenant into the same home."""
     project = tmp_path_factory.mktemp("keys-demo") / "project"
     project.mkdir()
-    shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
-    shutil.copytree(REPO / "policies", project / "policies")
+    copy_project_files(project)
     home = project / ".spendlake"
     patcher = pytest.MonkeyPatch()
     patcher.delenv("SPENDLAKE_MASTER_KEY", raising=False)
@@ -92,12 +91,20 @@ def test_rotate_then_destroy_demo(demo_home: Path, tmp_path: Path) -> None:
     assert rotated.exit_code == 0, rotated.output
     assert load_tenant_keys(demo_home, DEMO_TENANT).generation == 2
     assert table_counts(demo_home) == counts_before
+    # The dbt staging views are re-created in the re-encrypted database and still read their tables.
+    with connect_warehouse(demo_home, DEMO_TENANT, read_only=True) as connection:
+        charges_view = connection.execute("SELECT count(*) FROM staging.stg_stripe__charges").fetchone()[0]
+    assert charges_view > 0
     assert lake_row_count(demo_home) == lake_rows_before
 
+    assert dashboard_path(demo_home, DEMO_TENANT).is_file()
     backup = Path(shutil.copytree(tenant_dir(demo_home, DEMO_TENANT), tmp_path / "backup"))
     destroyed = keys_cli(demo_home, "destroy", "--yes")
 
     assert destroyed.exit_code == 0, destroyed.output
+    # The dashboard and dbt's files live in the tenant's folder, so they go with it.
+    assert not dashboard_path(demo_home, DEMO_TENANT).exists()
+    assert not dbt_work_dir(demo_home, DEMO_TENANT).exists()
     assert not (demo_home / "keys" / f"{DEMO_TENANT}.json").exists()
     with pytest.raises(WarehouseNotFoundError):
         connect_warehouse(demo_home, DEMO_TENANT, read_only=True)

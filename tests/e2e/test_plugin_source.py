@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +15,8 @@ from sandbox.stripe_data import StripeWorld
 from spendlake.demo import MELTANO_QUIET_ENV
 from taps.engine.plugins import installed_sources
 from targets.warehouse.duckdb_store import connect_warehouse
+from tests.e2e.project import copy_project_files
 
-REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MASTER_KEY = "dGhpcyBpcyBhIHRlc3QgbWFzdGVyIGtleSBvZiAzMiE="
 
@@ -39,8 +38,7 @@ def test_toy_plugin_is_discovered() -> None:
 def test_toy_plugin_loads_through_meltano(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
-    shutil.copytree(REPO / "policies", project / "policies")
+    copy_project_files(project)
     home = project / ".spendlake"
     world = StripeWorld(20261204, 1_790_000_000)
 

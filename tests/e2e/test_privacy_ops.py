@@ -30,7 +30,7 @@ from spendlake.cli import main
 from spendlake.demo import DEMO_TENANT, run_demo
 from targets.warehouse.duckdb_store import connect_warehouse
 from targets.warehouse.parquet_store import read_parquet_file
-from tests.e2e.project import REPO
+from tests.e2e.project import copy_project_files
 from tests.e2e.test_demo import files_containing
 from tests.privacy.gdpr_support import charges_of, customer_with_charges, linked_values
 
@@ -70,8 +70,7 @@ def privacy_run(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str
     root = tmp_path_factory.mktemp("privacy-demo")
     project = root / "project"
     project.mkdir()
-    shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
-    shutil.copytree(REPO / "policies", project / "policies")
+    copy_project_files(project)
     home = project / ".spendlake"
     policy = project / "policies" / "demo.yaml"
     patcher = pytest.MonkeyPatch()

@@ -1,0 +1,152 @@
+"""The dashboard page: self-contained, strict CSP, exact KPI values, escaped data, n/a for missing values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import plotly
+import pytest
+
+from spendlake.dashboard.build import build_dashboard
+from spendlake.dashboard.render import CONTENT_SECURITY_POLICY
+from tests.dashboard.marts import DECIMAL_MONEY, HOSTILE_NAMES, LOADED_AT, TENANT, create_marts, expected_kpis
+from tests.dashboard.page import ParsedPage, parse_page
+
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
+KPI_KEYS = ["spend", "revenue", "roas", "cpa", "mer"]
+
+
+@pytest.fixture
+def page_text(spendlake_env: Path) -> str:
+    create_marts(spendlake_env)
+    return build_dashboard(spendlake_env, TENANT, now=NOW).html
+
+
+@pytest.fixture
+def page(page_text: str) -> ParsedPage:
+    return parse_page(page_text)
+
+
+def value_of(page: ParsedPage, kpi: str, class_name: str) -> float | None:
+    tile = page.find("article", data_kpi=kpi)[0]
+    tag = "p" if class_name == "tile-value" else "span"
+    text = page.within(tile, tag, class_name).attributes["data-value"]
+    return None if text == "" else float(text)
+
+
+def test_csp_first_and_strict(page: ParsedPage) -> None:
+    metas = page.find("meta", http_equiv="Content-Security-Policy")
+
+    assert len(metas) == 1
+    policy = metas[0].attributes["content"]
+    assert policy == CONTENT_SECURITY_POLICY
+    assert "default-src 'none'" in policy
+    assert "unsafe-eval" not in policy
+    # The policy must be in force before the first script runs.
+    assert page.elements.index(metas[0]) < page.elements.index(page.find("script")[0])
+
+
+def test_nothing_external(page: ParsedPage) -> None:
+    for tag in ("link", "img", "iframe", "object", "embed", "form", "base", "a"):
+        assert page.find(tag) == [], tag
+    for element in page.elements:
+        for name in ("src", "href", "srcset", "action", "poster", "background"):
+            assert name not in element.attributes, (element.tag, name)
+
+
+def test_plotly_js_inlined_once(page_text: str, page: ParsedPage) -> None:
+    banner = f"plotly.js v{plotly.offline.get_plotlyjs_version()}"
+
+    assert page_text.count(banner) == 1
+    assert len(page.scripts) == 4  # plotly.js and one script per chart
+    assert 4_000_000 < len(page_text) < 6_000_000
+
+
+def test_kpi_values_equal_sql(spendlake_env: Path, page: ParsedPage) -> None:
+    expected = expected_kpis(spendlake_env)
+
+    for key in KPI_KEYS:
+        assert value_of(page, key, "tile-value") == expected[key]["value"], key
+        assert value_of(page, key, "previous") == expected[key]["previous"], key
+        assert value_of(page, key, "change") == expected[key]["change"], key
+
+
+def test_decimal_marts_page(spendlake_env: Path) -> None:
+    create_marts(spendlake_env, money=DECIMAL_MONEY)
+    expected = expected_kpis(spendlake_env)
+
+    page = parse_page(build_dashboard(spendlake_env, TENANT, now=NOW).html)
+
+    for key in KPI_KEYS:
+        assert value_of(page, key, "tile-value") == expected[key]["value"], key
+    assert len(page.find("div", id="chart-trend")) == 1
+
+
+def test_kpi_text_formatted(page: ParsedPage) -> None:
+    spend = page.within(page.find("article", data_kpi="spend")[0], "p", "tile-value")
+    roas = page.within(page.find("article", data_kpi="roas")[0], "p", "tile-value")
+
+    assert spend.text.startswith("EUR ")
+    assert spend.text == f"EUR {float(spend.attributes['data-value']):,.2f}"
+    assert roas.text == f"{float(roas.attributes['data-value']):.2f}"
+
+
+def test_reporting_currency_shown(page: ParsedPage) -> None:
+    assert page.find("strong", data_value="EUR")[0].text == "EUR"
+
+
+def test_three_charts(page: ParsedPage) -> None:
+    sections = page.find("section")
+    names = [section.attributes.get("data-chart") for section in sections if "data-chart" in section.attributes]
+
+    assert names == ["trend", "channels", "campaigns"]
+    for name in names:
+        assert len(page.find("div", id=f"chart-{name}")) == 1
+
+
+def test_campaign_table(page: ParsedPage) -> None:
+    rows = [element for element in page.elements if element.tag == "tr" and "data-campaign" in element.attributes]
+
+    assert [row.attributes["data-campaign"] for row in rows] == [f"campaign_{number:02d}" for number in range(15)]
+    assert "n/a" in page.find("tr", data_campaign="campaign_05")[0].text
+    assert page.find("tr", data_campaign="campaign_04")[0].text.strip().startswith("campaign_04")
+
+
+def test_hostile_names_escaped(page_text: str, page: ParsedPage) -> None:
+    table_text = " ".join(row.text for row in page.find("tr") if "data-campaign" in row.attributes)
+
+    for name in HOSTILE_NAMES:
+        assert name not in page_text
+        assert name in table_text
+    # The parser found no element made from a campaign name.
+    assert page.find("img") == []
+    assert page.find("a") == []
+    assert len(page.scripts) == 4
+
+
+def test_freshness_ages(page: ParsedPage) -> None:
+    google_ads = page.find("tr", data_source="google_ads")[0]
+    magento = page.find("tr", data_source="magento")[0]
+    age = page.within(google_ads, "td", "num")
+
+    assert float(age.attributes["data-value"]) == (NOW - LOADED_AT).total_seconds() / 3600
+    assert age.text == "6.0 h"
+    assert "stale" not in age.attributes["class"]
+    assert "stale" in page.within(page.find("tr", data_source="google_analytics")[0], "td", "num").attributes["class"]
+    assert "n/a" in magento.text
+
+
+def test_empty_marts_page(spendlake_env: Path) -> None:
+    create_marts(spendlake_env, with_rows=False)
+
+    page = parse_page(build_dashboard(spendlake_env, TENANT, now=NOW).html)
+
+    for key in KPI_KEYS:
+        tile = page.find("article", data_kpi=key)[0]
+        value = page.within(tile, "p", "tile-value")
+        assert value.attributes["data-value"] == ""
+        assert value.text == "n/a"
+    assert page.find("strong", data_value="")[0].text == "n/a"
+    assert len(page.find("div", id="chart-trend")) == 1
+    assert "No campaign rows in the reporting period." in page.find("section", data_table="campaigns")[0].text
