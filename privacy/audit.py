@@ -29,7 +29,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 
-from spendlake.paths import privacy_dir
+from spendlake.paths import make_private_folder, privacy_dir
 
 AUDIT_FILE = "audit.jsonl"
 HEAD_FILE = "audit.head"
@@ -86,7 +86,7 @@ def append_audit_event(home: Path, tenant: str, action: str, details: t.Mapping[
     that cannot be opened, because the head could not be signed.
     """
     path = audit_log_path(home, tenant)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_folder(path.parent)
     head_key = _head_key_for_append(home, tenant)
     with _locked_append(path) as handle:
         previous_hash, sequence = _chain_tail(path)

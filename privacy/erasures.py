@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from spendlake.paths import privacy_dir
+from spendlake.paths import make_private_folder, privacy_dir
 
 ERASURES_FILE = "erasures.jsonl"
 _PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
@@ -62,7 +62,7 @@ def add_erased(home: Path, tenant: str, pseudonyms: Iterable[str], request_id: s
             raise ErasureListError(msg)
 
     path = erasure_list_path(home, tenant)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_folder(path.parent)
     descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
     with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)

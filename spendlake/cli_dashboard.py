@@ -22,37 +22,70 @@ MAX_DAYS = 3660
 )
 @click.option(
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    # Not dir_okay=False: write_private_file rejects a folder, like any path that is not a regular file, in one line.
+    type=click.Path(path_type=Path),
     default=None,
-    help="HTML file to write (default: <home>/warehouse/<tenant>/dashboard/dashboard.html).",
+    help=(
+        "HTML file to write (default: <home>/warehouse/<tenant>/dashboard/dashboard.html). "
+        "Missing folders are created with mode 0700."
+    ),
 )
 @click.option(
     "--days",
     type=click.IntRange(1, MAX_DAYS),
     default=28,
     show_default=True,
-    help="Length of the reporting period in days. It ends at the latest date in the marts and is compared with the days before it.",
+    help=(
+        "Length of the reporting period in days. It ends at the latest date in the marts, or yesterday in the "
+        "reporting time zone if that is earlier, and is compared with the days before it."
+    ),
 )
-def dashboard(tenant: str, home: Path | None, output: Path | None, days: int) -> None:
+@click.option(
+    "--quiet",
+    is_flag=True,
+    help="Print only the path of the written file, not the period and KPIs (for logs that schedulers keep).",
+)
+def dashboard(tenant: str, home: Path | None, output: Path | None, days: int, quiet: bool) -> None:
     """Build the HTML dashboard from the tenant's marts and print the blended KPIs."""
     from spendlake.dashboard.build import build_dashboard, summary_lines
     from spendlake.dashboard.errors import DashboardError
-    from spendlake.dashboard.output import make_private_folder, write_private_file
+    from spendlake.dashboard.output import (
+        check_replaceable,
+        make_missing_folders,
+        make_private_folder,
+        write_private_file,
+    )
 
     try:
         validate_tenant(tenant)
         resolved_home = spendlake_home(home)
+        path = dashboard_path(resolved_home, tenant) if output is None else _output_path(output)
+        # Checked before the marts are read too, so a wrong --output fails at once.
+        check_replaceable(path)
+
         result = build_dashboard(resolved_home, tenant, days=days)
         if output is None:
-            path = dashboard_path(resolved_home, tenant)
             make_private_folder(path.parent)
         else:
-            path = output.expanduser().resolve()
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_missing_folders(path.parent)
         write_private_file(path, result.html)
     except (InvalidTenantError, DashboardError) as error:
         raise click.ClickException(str(error)) from None
 
+    if quiet:
+        click.echo(str(path))
+        return
+
     click.echo(f"Dashboard written to {path}")
     for line in summary_lines(result):
         click.echo(line)
+
+
+def _output_path(output: Path) -> Path:
+    """Return the absolute --output path with symbolic links resolved."""
+    try:
+        return output.expanduser().resolve()
+    except (OSError, RuntimeError) as error:
+        # RuntimeError is Python 3.11's error for a symbolic link loop.
+        msg = f"Invalid --output path {output}: {error}. Pass a path to an HTML file."
+        raise click.ClickException(msg) from None

@@ -79,3 +79,29 @@ def policy_path(project_root: Path, tenant: str) -> Path:
 def parquet_dir(home: Path, tenant: str, source: str, stream: str) -> Path:
     """Folder of one stream's encrypted Parquet files in the tenant's lake."""
     return tenant_dir(home, tenant) / "parquet" / source / stream
+
+
+def make_private_folder(folder: Path) -> Path:
+    """Create `folder` and every missing parent with mode 0700 (existing folders keep their mode); return it.
+
+    `Path.mkdir(parents=True)` would give the parents the default mode (0755
+    under the usual umask), so each folder is made on its own. Raises
+    `FileExistsError` when a path on the way is a file, and `OSError` otherwise.
+    """
+    missing = []
+    current = folder
+    while not os.path.isdir(current) and current.parent != current:
+        missing.append(current)
+        current = current.parent
+
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+            # Another process made it meanwhile, and it keeps the mode it got.
+            continue
+        # The umask may have cleared bits of mkdir's mode, so the mode is set again.
+        path.chmod(0o700)
+    return folder

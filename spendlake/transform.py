@@ -9,66 +9,25 @@ removes them. dbt writes no log file.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-import zoneinfo
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from spendlake.currencies import exponents
-from spendlake.paths import dbt_work_dir, duckdb_path, validate_tenant
+from spendlake import reporting
+from spendlake.paths import dbt_work_dir, duckdb_path, make_private_folder, validate_tenant
+from spendlake.reporting import ReportingSettings
 
 PROJECT_DIR_ENV = "SPENDLAKE_DBT_PROJECT_DIR"
-CURRENCY_ENV = "SPENDLAKE_REPORTING_CURRENCY"
-TIMEZONE_ENV = "SPENDLAKE_REPORTING_TIMEZONE"
 #: dbt commands that accept `--vars`. Others, such as debug and clean, run as given.
 _COMMANDS_WITH_VARS = frozenset({"build", "run", "test", "seed", "compile", "show", "snapshot", "list", "ls", "docs"})
+SETTINGS_TABLE = "marts.reporting_settings"
 
 
 class TransformError(RuntimeError):
     """Raised when dbt cannot start; the message names the cause and the fix."""
-
-
-@dataclass(frozen=True)
-class ReportingSettings:
-    """The tenant's reporting currency and time zone, passed to the models as dbt vars."""
-
-    currency: str | None = None
-    timezone: str | None = None
-
-    @classmethod
-    def from_env(cls, currency: str | None = None, timezone: str | None = None) -> ReportingSettings:
-        """Take explicit values first, then SPENDLAKE_REPORTING_CURRENCY / _TIMEZONE; check both."""
-        settings = cls(currency or os.environ.get(CURRENCY_ENV) or None, timezone or os.environ.get(TIMEZONE_ENV) or None)
-        settings.check()
-        return settings
-
-    def check(self) -> None:
-        """Raise `TransformError` for a currency the exponent table lacks or an unknown IANA time zone."""
-        if self.currency is not None and self.currency.upper() not in exponents():
-            msg = (
-                f"Unknown reporting currency {self.currency!r}: use a three-letter ISO 4217 code such as 'EUR' "
-                f"(option --reporting-currency or {CURRENCY_ENV})."
-            )
-            raise TransformError(msg)
-        if self.timezone is not None:
-            try:
-                zoneinfo.ZoneInfo(self.timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                msg = (
-                    f"Unknown reporting time zone {self.timezone!r}: use an IANA name such as 'Europe/Berlin' "
-                    f"(option --reporting-timezone or {TIMEZONE_ENV})."
-                )
-                raise TransformError(msg) from None
-
-    def as_vars(self) -> dict[str, str]:
-        """Return the dbt vars that override the project's defaults."""
-        found = {"reporting_currency": self.currency.upper() if self.currency else None, "reporting_timezone": self.timezone}
-        return {name: value for name, value in found.items() if value is not None}
 
 
 def find_project_dir(configured: Path | None = None) -> Path:
@@ -88,24 +47,64 @@ def find_project_dir(configured: Path | None = None) -> Path:
     raise TransformError(msg)
 
 
-def dbt_command(dbt_args: Sequence[str], reporting: ReportingSettings) -> list[str]:
-    """Return the dbt command line; `--vars` is added to commands that take it when a setting is given."""
+def dbt_executable() -> str:
+    """Return the dbt beside this interpreter, else the one on PATH."""
     executable = shutil.which("dbt", path=str(Path(sys.executable).parent)) or shutil.which("dbt")
     if executable is None:
         msg = "The dbt executable was not found; run `make demo` or `make test`, which install dbt-duckdb into .venv."
         raise TransformError(msg)
+    return executable
 
-    args = list(dbt_args) or ["build"]
-    overrides = reporting.as_vars()
-    if overrides and args[0] in _COMMANDS_WITH_VARS and "--vars" not in args:
-        args += ["--vars", json.dumps(overrides)]
-    return [executable, *args]
+
+def with_command(dbt_args: Sequence[str]) -> list[str]:
+    """Return the arguments with `build` in front when they start with an option or are empty."""
+    args = list(dbt_args)
+    return args if args and not args[0].startswith("-") else ["build", *args]
+
+
+def last_build_settings(home: Path, tenant: str) -> ReportingSettings:
+    """Return the settings the tenant's marts were last built with; empty before the first build."""
+    from targets.warehouse.duckdb_store import connect_warehouse
+    from targets.warehouse.errors import WarehouseError
+
+    try:
+        connection = connect_warehouse(home, tenant, read_only=True)
+    except WarehouseError as error:
+        raise TransformError(str(error)) from None
+    try:
+        exists = connection.execute(
+            "select count(*) from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'marts' and table_name = 'reporting_settings'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return ReportingSettings()
+        row = connection.execute(f"select reporting_currency, reporting_timezone from {SETTINGS_TABLE}").fetchone()  # noqa: S608
+    finally:
+        connection.close()
+    return ReportingSettings(row[0], row[1], "kept from the last build") if row else ReportingSettings()
+
+
+def resolved_args(
+    home: Path, tenant: str, dbt_args: Sequence[str], project: Path, options: ReportingSettings
+) -> tuple[list[str], str | None]:
+    """Return dbt's arguments with the reporting settings as `--vars`, and a line naming the settings."""
+    args = with_command(dbt_args)
+    if args[0] not in _COMMANDS_WITH_VARS:
+        return args, None
+
+    try:
+        remaining, caller_vars = reporting.split_vars(args)
+        layers = [options, reporting.from_vars(caller_vars, options), reporting.from_environment(), last_build_settings(home, tenant)]
+        settings, described = reporting.resolve(layers)
+        reporting.require_rates(settings.currency, project)
+    except reporting.ReportingSettingsError as error:
+        raise TransformError(str(error)) from None
+    return remaining + reporting.dbt_vars(settings, caller_vars), described
 
 
 def dbt_environment(home: Path, tenant: str, project_dir: Path) -> dict[str, str]:
     """Return the environment of the dbt process: tenant, home, profile, and per-tenant output folders."""
-    work = dbt_work_dir(home, tenant)
-    work.mkdir(exist_ok=True, mode=0o700)
+    work = make_private_folder(dbt_work_dir(home, tenant))
     return {
         **os.environ,
         "SPENDLAKE_HOME": str(home),
@@ -126,7 +125,7 @@ def run_dbt(
     dbt_args: Sequence[str],
     *,
     project_dir: Path | None = None,
-    reporting: ReportingSettings | None = None,
+    options: ReportingSettings | None = None,
 ) -> int:
     """Run dbt for the tenant and return its exit code; raise `TransformError` when it cannot start."""
     validate_tenant(tenant)
@@ -135,5 +134,8 @@ def run_dbt(
         raise TransformError(msg)
 
     project = find_project_dir(project_dir)
-    command = dbt_command(dbt_args, reporting or ReportingSettings())
+    args, described = resolved_args(home, tenant, dbt_args, project, options or ReportingSettings())
+    if described:
+        print(described, file=sys.stderr, flush=True)
+    command = [dbt_executable(), *args]
     return subprocess.run(command, cwd=project, env=dbt_environment(home, tenant, project), check=False).returncode

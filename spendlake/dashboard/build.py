@@ -8,9 +8,16 @@ from pathlib import Path
 
 from spendlake.dashboard import charts
 from spendlake.dashboard.data import MartData, read_marts
-from spendlake.dashboard.formatting import format_change, format_money, format_ratio
+from spendlake.dashboard.formatting import format_change, format_days, format_money, format_ratio
 from spendlake.dashboard.kpis import DEFAULT_DAYS, Kpi, Period, channel_metrics, kpi_tiles
 from spendlake.dashboard.render import Chart, Page, render_page
+from spendlake.dashboard.reporting_zone import ReportingZone
+
+
+#: Shown when the marts predate marts.reporting_settings, so the zone is the UTC fallback.
+ASSUMED_ZONE_NOTE = (
+    "The marts have no reporting_settings table, so UTC is assumed. Run `spendlake transform` to record the zone."
+)
 
 
 @dataclass(frozen=True)
@@ -21,14 +28,24 @@ class Dashboard:
     kpis: list[Kpi]
     period: Period | None
     reporting_currency: str | None
+    reporting_zone: ReportingZone
 
 
 def build_dashboard(home: Path, tenant: str, *, days: int = DEFAULT_DAYS, now: dt.datetime | None = None) -> Dashboard:
-    """Read the tenant's marts and return the dashboard for the last `days` days of data."""
-    marts = read_marts(home, tenant, days)
-    page = dashboard_page(marts, tenant, now or dt.datetime.now(dt.UTC))
+    """Read the tenant's marts and return the dashboard for the last `days` full days of data.
+
+    `now` (an aware datetime, default the current time) is the generation time
+    on the page, and the period ends before `now`'s date in the reporting time zone.
+    """
+    generated_at = now or dt.datetime.now(dt.UTC)
+    marts = read_marts(home, tenant, days, now=generated_at)
+    page = dashboard_page(marts, tenant, generated_at)
     return Dashboard(
-        html=render_page(page), kpis=page.kpis, period=marts.period, reporting_currency=marts.reporting_currency
+        html=render_page(page),
+        kpis=page.kpis,
+        period=marts.period,
+        reporting_currency=marts.reporting_currency,
+        reporting_zone=marts.reporting_zone,
     )
 
 
@@ -67,6 +84,7 @@ def dashboard_page(marts: MartData, tenant: str, generated_at: dt.datetime) -> P
         tenant=tenant,
         generated_at=generated_at,
         reporting_currency=currency,
+        reporting_zone=marts.reporting_zone,
         period=period,
         kpis=kpi_tiles(marts.daily, period),
         charts=figures,
@@ -78,16 +96,19 @@ def dashboard_page(marts: MartData, tenant: str, generated_at: dt.datetime) -> P
 
 
 def summary_lines(result: Dashboard) -> list[str]:
-    """Return the period and one line per KPI: value, change and previous value."""
+    """Return the period with its time zone and one line per KPI: value, change and previous value."""
     period = result.period
     if period is None:
         return ["The marts have no rows yet: every KPI is n/a."]
 
     currency = result.reporting_currency
+    zone = result.reporting_zone
     lines = [
-        f"Period {period.start} to {period.end} ({period.days} days), "
+        f"Period {period.start} to {period.end} ({format_days(period.days)}, time zone {zone.name}), "
         f"compared with {period.previous_start} to {period.previous_end}"
     ]
+    if zone.assumed:
+        lines.append(f"  {ASSUMED_ZONE_NOTE}")
     for kpi in result.kpis:
         value_text = format_money(kpi.value, currency) if kpi.is_money else format_ratio(kpi.value)
         previous_text = format_money(kpi.previous, currency) if kpi.is_money else format_ratio(kpi.previous)

@@ -16,6 +16,7 @@ import duckdb
 from privacy.keys import KeyringError
 from spendlake.dashboard.errors import DashboardError
 from spendlake.dashboard.kpis import DailyRow, Period, ratio, reporting_period
+from spendlake.dashboard.reporting_zone import ReportingZone, last_full_day, read_reporting_zone
 from spendlake.paths import duckdb_path
 from targets.warehouse.duckdb_store import connect_warehouse
 from targets.warehouse.errors import WarehouseError
@@ -95,6 +96,7 @@ class MartData:
     """Everything the dashboard shows. `period` is None when marketing_performance_daily has no rows."""
 
     reporting_currency: str | None
+    reporting_zone: ReportingZone
     period: Period | None
     daily: list[DailyRow] = field(default_factory=list)
     campaigns: list[CampaignRow] = field(default_factory=list)
@@ -102,12 +104,19 @@ class MartData:
     freshness: list[FreshnessRow] = field(default_factory=list)
 
 
-def read_marts(home: Path, tenant: str, days: int, campaign_limit: int = CAMPAIGN_LIMIT) -> MartData:
-    """Read the marts of `tenant` for the last `days` days of data and the days before them."""
+def read_marts(
+    home: Path, tenant: str, days: int, campaign_limit: int = CAMPAIGN_LIMIT, *, now: dt.datetime | None = None
+) -> MartData:
+    """Read the marts of `tenant` for a period of `days` days and the days before it.
+
+    The period ends at the latest date in the marts or at the last full day
+    in the reporting time zone at `now` (default: the current time),
+    whichever is earlier. So a day that has not ended yet is left out.
+    """
     connection = _connect(home, tenant)
     try:
         check_marts(connection, tenant)
-        return _read(connection, tenant, days, campaign_limit)
+        return _read(connection, tenant, days, campaign_limit, now or dt.datetime.now(dt.UTC))
     except duckdb.Error as error:
         # NOTE: DuckDB's message may quote a stored value, so only the error class is shown.
         msg = f"Reading the marts of tenant {tenant!r} failed ({type(error).__name__}). Run `spendlake transform` again."
@@ -166,16 +175,22 @@ def check_marts(connection: duckdb.DuckDBPyConnection, tenant: str) -> None:
         raise DashboardError(msg)
 
 
-def _read(connection: duckdb.DuckDBPyConnection, tenant: str, days: int, campaign_limit: int) -> MartData:
+def _read(
+    connection: duckdb.DuckDBPyConnection, tenant: str, days: int, campaign_limit: int, now: dt.datetime
+) -> MartData:
     currency = _reporting_currency(connection, tenant)
+    zone = read_reporting_zone(connection, tenant)
+    full_day = last_full_day(connection, zone, now)
     latest = connection.execute("SELECT max(date) FROM marts.marketing_performance_daily").fetchone()[0]
     freshness = _freshness(connection)
     if latest is None:
-        return MartData(reporting_currency=currency, period=None, freshness=freshness)
+        return MartData(reporting_currency=currency, reporting_zone=zone, period=None, freshness=freshness)
 
-    period = reporting_period(latest, days)
+    # Ad platforms date their rows in the account's time zone, which can be ahead of the reporting one.
+    period = reporting_period(min(latest, full_day), days)
     return MartData(
         reporting_currency=currency,
+        reporting_zone=zone,
         period=period,
         daily=_daily_rows(connection, period),
         campaigns=_campaigns(connection, period, campaign_limit),

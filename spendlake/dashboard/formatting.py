@@ -63,6 +63,11 @@ def format_change(value: float | None) -> str:
     return f"{sign}{abs(rounded):,.1f}%"
 
 
+def format_days(count: int) -> str:
+    """Format a number of days: "1 day", "28 days"."""
+    return f"{count:,} day" if count == 1 else f"{count:,} days"
+
+
 def format_hours(value: float | None) -> str:
     """Format an age in hours with one decimal."""
     return NOT_AVAILABLE if value is None else f"{value:,.1f} h"

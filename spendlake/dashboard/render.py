@@ -18,6 +18,7 @@ from markupsafe import Markup
 from spendlake.dashboard import formatting
 from spendlake.dashboard.data import CampaignRow, FreshnessRow, StoreRow
 from spendlake.dashboard.kpis import Kpi, Period
+from spendlake.dashboard.reporting_zone import ReportingZone
 
 #: The page may run inline scripts (plotly.js needs them) and load nothing from anywhere.
 CONTENT_SECURITY_POLICY = (
@@ -46,6 +47,7 @@ class Page:
     tenant: str
     generated_at: dt.datetime
     reporting_currency: str | None
+    reporting_zone: ReportingZone
     period: Period | None
     kpis: list[Kpi]
     charts: list[Chart]
@@ -106,6 +108,7 @@ def _environment() -> jinja2.Environment:
         ratio=formatting.format_ratio,
         count=formatting.format_count,
         change=formatting.format_change,
+        days=formatting.format_days,
         hours=formatting.format_hours,
         timestamp=formatting.format_timestamp,
         date=formatting.format_date,

@@ -265,8 +265,8 @@ def _attach_error(error: duckdb.Error, path: Path, encoded_key: str) -> Warehous
         process = f"PID {holder.group(1)}" if holder else "another process"
         msg = (
             f"The warehouse {path} is locked by {process}. DuckDB allows one writing process, or several "
-            f"read-only ones when none writes. Stop that process (a running target-warehouse load or an "
-            f"open `spendlake query` session) and retry."
+            f"read-only ones when none writes. Wait for that process to finish (a target-warehouse load or "
+            f"a `spendlake transform` run), or stop it (an open `spendlake query` session), and retry."
         )
         return WarehouseLockedError(msg)
 

@@ -19,6 +19,8 @@ from targets.warehouse.duckdb_store import connect_warehouse
 
 TENANT = "acme"
 CURRENCY = "EUR"
+#: The zone of marts.reporting_settings. LATEST_DATE has ended there from 2026-03-01 23:00 UTC on.
+TIMEZONE = "Europe/Berlin"
 FIRST_DATE = dt.date(2026, 1, 1)
 #: 60 days: the default period of 28 days and the 28 days before it, plus 4 older days outside both.
 DAY_COUNT = 60
@@ -48,6 +50,9 @@ TABLES = {
     """,
     "source_freshness": "source VARCHAR, last_loaded_at TIMESTAMPTZ, last_data_date DATE, rows BIGINT",
 }
+#: The one-row table from which the dashboard reads the reporting time zone. Marts built by older models lack it.
+SETTINGS_TABLE = "reporting_settings"
+SETTINGS_COLUMNS = "reporting_currency VARCHAR, reporting_timezone VARCHAR, built_at TIMESTAMPTZ"
 DECIMAL_MONEY = "DECIMAL(38, 9)"
 
 
@@ -55,12 +60,27 @@ def day(index: int) -> dt.date:
     return FIRST_DATE + dt.timedelta(days=index)
 
 
-def create_marts(home: Path, tenant: str = TENANT, *, with_rows: bool = True, money: str = "DOUBLE") -> None:
-    """Create the tenant's warehouse and the four marts, filled with the known rows unless `with_rows` is false."""
+def create_marts(
+    home: Path,
+    tenant: str = TENANT,
+    *,
+    with_rows: bool = True,
+    money: str = "DOUBLE",
+    timezone: str | None = TIMEZONE,
+) -> None:
+    """Create the tenant's warehouse and the four marts, filled with the known rows unless `with_rows` is false.
+
+    marts.reporting_settings gets one row with `timezone`. With `timezone`
+    None it is not created, as in marts built before it existed.
+    """
     with connect_warehouse(home, tenant, read_only=False) as connection:
         connection.execute("CREATE SCHEMA IF NOT EXISTS marts")
         for table, columns in TABLES.items():
             connection.execute(f"CREATE OR REPLACE TABLE marts.{table} ({columns.format(money=money)})")
+        connection.execute(f"DROP TABLE IF EXISTS marts.{SETTINGS_TABLE}")
+        if timezone is not None:
+            connection.execute(f"CREATE TABLE marts.{SETTINGS_TABLE} ({SETTINGS_COLUMNS})")
+            connection.execute(f"INSERT INTO marts.{SETTINGS_TABLE} VALUES (?, ?, ?)", [CURRENCY, timezone, LOADED_AT])
         if not with_rows:
             return
 
@@ -176,19 +196,41 @@ KPI_SQL = """
     WHERE channel = 'total' AND date BETWEEN ? AND ?
 """
 
-#: The default period from the latest date: (start, end, previous start, previous end).
+#: The period of `$days` days, (start, end, previous start, previous end). It ends at the latest date in the marts
+#: or at the day before `$now`'s date in the zone `$zone`, whichever is earlier. `$now` NULL is the current time.
 PERIOD_SQL = """
-    SELECT (max(date) - INTERVAL 27 DAY)::DATE, max(date),
-           (max(date) - INTERVAL 55 DAY)::DATE, (max(date) - INTERVAL 28 DAY)::DATE
-    FROM marts.marketing_performance_daily
+    WITH bounds AS (
+        SELECT least(
+            (SELECT max(date) FROM marts.marketing_performance_daily),
+            timezone($zone, coalesce($now::TIMESTAMPTZ, current_timestamp))::DATE - 1
+        ) AS period_end
+    )
+    SELECT period_end - ($days - 1), period_end, period_end - (2 * $days - 1), period_end - $days
+    FROM bounds
 """
 
 
-def expected_kpis(home: Path, tenant: str = TENANT) -> dict[str, dict[str, float | None]]:
-    """Compute the KPIs of the default period and of the one before it by SQL on the marts."""
+def reporting_timezone(connection: Any) -> str:
+    """Return the zone of marts.reporting_settings, or UTC when the marts have no such table."""
+    found = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' AND table_name = ?", [SETTINGS_TABLE]
+    ).fetchone()[0]
+    if not found:
+        return "UTC"
+    return connection.execute(f"SELECT reporting_timezone FROM marts.{SETTINGS_TABLE}").fetchone()[0]
+
+
+def expected_kpis(
+    home: Path, tenant: str = TENANT, *, days: int = 28, now: dt.datetime | None = None
+) -> dict[str, dict[str, float | None]]:
+    """Compute the KPIs of the period and of the one before it by SQL on the marts.
+
+    The period follows the dashboard's rule at `now` (default: the current time).
+    """
     names = ("spend", "revenue", "roas", "cpa", "mer")
     with connect_warehouse(home, tenant, read_only=True) as connection:
-        start, end, previous_start, previous_end = connection.execute(PERIOD_SQL).fetchone()
+        parameters = {"zone": reporting_timezone(connection), "now": now, "days": days}
+        start, end, previous_start, previous_end = connection.execute(PERIOD_SQL, parameters).fetchone()
         current = connection.execute(KPI_SQL, [start, end]).fetchone()
         previous = connection.execute(KPI_SQL, [previous_start, previous_end]).fetchone()
 

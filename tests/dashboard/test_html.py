@@ -8,7 +8,8 @@ from pathlib import Path
 import plotly
 import pytest
 
-from spendlake.dashboard.build import build_dashboard
+from spendlake.dashboard.build import build_dashboard, summary_lines
+from spendlake.dashboard.formatting import format_days
 from spendlake.dashboard.render import CONTENT_SECURITY_POLICY
 from tests.dashboard.marts import DECIMAL_MONEY, HOSTILE_NAMES, LOADED_AT, TENANT, create_marts, expected_kpis
 from tests.dashboard.page import ParsedPage, parse_page
@@ -94,6 +95,58 @@ def test_kpi_text_formatted(page: ParsedPage) -> None:
 
 def test_reporting_currency_shown(page: ParsedPage) -> None:
     assert page.find("strong", data_value="EUR")[0].text == "EUR"
+
+
+def test_reporting_zone_shown(page: ParsedPage) -> None:
+    zone = page.find("strong", data_value="Europe/Berlin")
+
+    assert len(zone) == 1
+    assert zone[0].attributes["class"] == "timezone"
+    assert zone[0].text == "Europe/Berlin"
+    assert page.find("span", **{"class": "assumed"}) == []
+
+
+def test_assumed_zone_shown(spendlake_env: Path) -> None:
+    create_marts(spendlake_env, timezone=None)
+
+    page = parse_page(build_dashboard(spendlake_env, TENANT, now=NOW).html)
+
+    assert page.find("strong", data_value="UTC")[0].text == "UTC"
+    assumed = page.find("span", **{"class": "assumed"})
+    assert [element.text for element in assumed] == ["(assumed: the marts have no reporting_settings table)"]
+
+
+def test_period_days_plural(page: ParsedPage) -> None:
+    period = page.find("div", **{"class": "period"})[0]
+
+    assert "2026-02-02 to 2026-03-01 (28 days)" in " ".join(period.text.split())
+
+
+def test_one_day_period_singular(spendlake_env: Path) -> None:
+    create_marts(spendlake_env)
+
+    page = parse_page(build_dashboard(spendlake_env, TENANT, days=1, now=NOW).html)
+
+    text = " ".join(page.find("div", **{"class": "period"})[0].text.split())
+    assert "2026-03-01 to 2026-03-01 (1 day)" in text
+    assert "days" not in text
+
+
+def test_format_days() -> None:
+    assert format_days(1) == "1 day"
+    assert format_days(2) == "2 days"
+    assert format_days(3660) == "3,660 days"
+
+
+def test_summary_lines_name_zone(spendlake_env: Path) -> None:
+    create_marts(spendlake_env, timezone="Pacific/Auckland")
+
+    lines = summary_lines(build_dashboard(spendlake_env, TENANT, days=1, now=NOW))
+
+    assert lines[0] == (
+        "Period 2026-03-01 to 2026-03-01 (1 day, time zone Pacific/Auckland), compared with 2026-02-28 to 2026-02-28"
+    )
+    assert [line.split()[0] for line in lines[1:]] == ["Spend", "Revenue", "ROAS", "CPA", "MER"]
 
 
 def test_three_charts(page: ParsedPage) -> None:

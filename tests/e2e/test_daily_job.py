@@ -7,6 +7,7 @@ open the dashboard in headless Chromium.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import stat
@@ -102,8 +103,18 @@ def test_dashboard_opens_cleanly_in_chromium(opened_dashboard: PageRecord) -> No
         assert opened_dashboard.page.locator(f"[data-chart={name}] .plotly-graph-div svg.main-svg").count() >= 1, name
 
 
+def test_kpi_values_fit_their_tiles(opened_dashboard: PageRecord) -> None:
+    overflowing = opened_dashboard.page.eval_on_selector_all(
+        ".tile-value", "values => values.filter(value => value.scrollWidth > value.clientWidth).map(value => value.innerText)"
+    )
+
+    assert overflowing == []
+
+
 def test_dashboard_kpis_equal_the_marts(demo: dict[str, t.Any], opened_dashboard: PageRecord, tmp_path: Path) -> None:
-    expected = expected_kpis(demo["home"], DEMO_TENANT)
+    # The period ends the day before the page was made, in the reporting time zone, so use the page's own time.
+    generated_at = opened_dashboard.page.get_attribute("[data-generated-at]", "data-generated-at")
+    expected = expected_kpis(demo["home"], DEMO_TENANT, now=dt.datetime.fromisoformat(generated_at))
     shown = opened_dashboard.page.eval_on_selector_all(
         "[data-kpi]", "tiles => tiles.map(tile => [tile.dataset.kpi, tile.querySelector('.tile-value').dataset.value])"
     )

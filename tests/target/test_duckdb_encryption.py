@@ -147,7 +147,7 @@ def test_locked_warehouse_names_process(loaded_home: Path) -> None:
         assert writer.stdout is not None
         assert writer.stdout.readline().strip() == "ready"
 
-        with pytest.raises(WarehouseLockedError, match=rf"is locked by PID {writer.pid}\..*Stop that process"):
+        with pytest.raises(WarehouseLockedError, match=rf"is locked by PID {writer.pid}\..*Wait for that process to finish"):
             connect_warehouse(loaded_home, TENANT, read_only=True)
     finally:
         writer.communicate(input="")

@@ -162,7 +162,7 @@ def test_build_runs_every_node(built: dict[str, t.Any]) -> None:
     assert len(by_type["model"]) == len(list(DBT_PROJECT.joinpath("models").rglob("*.sql")))
     assert len(by_type["seed"]) == len(list(DBT_PROJECT.joinpath("seeds").glob("*.csv")))
     assert len(by_type["test"]) == declared_generic_tests() + singular_tests
-    assert len(by_type["model"]) == 16
+    assert len(by_type["model"]) == 17
     assert singular_tests >= 8
 
 

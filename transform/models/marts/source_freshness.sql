@@ -1,7 +1,8 @@
 {#-
     One row per source: when its tables were last loaded, the latest date of its facts, and how many fact
     rows the marts read from it (tombstones excluded). Stripe and Magento dates are in the reporting time
-    zone, the others in the account's or property's time zone.
+    zone, the others in the account's or property's time zone. A source not loaded yet still gets its row,
+    with 0 rows and NULL dates.
 -#}
 {%- set sources = [
     {'name': 'google_ads', 'tables': ['campaign_daily_metrics', 'campaigns'],
@@ -16,11 +17,12 @@
      'facts': [('stg_magento__orders', 'created_date'), ('stg_magento__creditmemos', 'created_date')]},
 ] -%}
 
+-- A table not loaded yet reads as empty here, and its staging model, which runs first, logs it.
 with loads as (
     {%- for source_entry in sources %}
     {%- for table in source_entry.tables %}
     select '{{ source_entry.name }}' as source, max(_loaded_at) as loaded_at
-    from {{ source(source_entry.name, table) }}
+    from {{ source_or_empty(source_entry.name, table, log_missing=false) }}
     {{ 'union all' if not loop.last }}
     {%- endfor %}
     {{ 'union all' if not loop.last }}

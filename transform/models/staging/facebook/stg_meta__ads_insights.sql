@@ -10,7 +10,7 @@ with parsed as (
         *,
         from_json(actions, '{{ action_list_type }}') as action_list,
         from_json(action_values, '{{ action_list_type }}') as action_value_list
-    from {{ source('facebook', 'ads_insights') }}
+    from {{ source_or_empty('facebook', 'ads_insights') }}
 )
 
 select

@@ -4,4 +4,4 @@ select
     name as campaign_name,
     status,
     _loaded_at as loaded_at
-from {{ source('facebook', 'campaigns') }}
+from {{ source_or_empty('facebook', 'campaigns') }}

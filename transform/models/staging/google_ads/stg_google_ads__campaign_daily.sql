@@ -11,4 +11,4 @@ select
     coalesce(conversions, 0) as conversions,
     cast(coalesce(conversions_value, 0) as decimal(38, 9)) as conversion_value,
     _loaded_at as loaded_at
-from {{ source('google_ads', 'campaign_daily_metrics') }}
+from {{ source_or_empty('google_ads', 'campaign_daily_metrics') }}

@@ -5,4 +5,4 @@ select
     status,
     advertising_channel_type,
     _loaded_at as loaded_at
-from {{ source('google_ads', 'campaigns') }}
+from {{ source_or_empty('google_ads', 'campaigns') }}

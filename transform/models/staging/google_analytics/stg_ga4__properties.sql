@@ -3,4 +3,4 @@ select
     upper(currency_code) as currency,
     time_zone,
     _loaded_at as loaded_at
-from {{ source('google_analytics', 'properties') }}
+from {{ source_or_empty('google_analytics', 'properties') }}

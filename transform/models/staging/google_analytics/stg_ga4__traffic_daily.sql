@@ -14,6 +14,6 @@ select
     -- Rows carry the property's currency, and the property record fills it in when a row has none.
     upper(coalesce(traffic.currency_code, properties.currency)) as currency,
     traffic._loaded_at as loaded_at
-from {{ source('google_analytics', 'traffic_daily') }} as traffic
+from {{ source_or_empty('google_analytics', 'traffic_daily') }} as traffic
 left join {{ ref('stg_ga4__properties') }} as properties
     on properties.property_id = cast(traffic.property_id as varchar)

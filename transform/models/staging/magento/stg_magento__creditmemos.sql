@@ -11,4 +11,4 @@ select
     -- Magento's credit memo states are 1 open, 2 refunded and 3 canceled, and a canceled memo refunded nothing.
     state is distinct from 3 as is_refund,
     _loaded_at as loaded_at
-from {{ source('magento', 'creditmemos') }}
+from {{ source_or_empty('magento', 'creditmemos') }}

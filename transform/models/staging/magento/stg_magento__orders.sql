@@ -12,4 +12,4 @@ select
     -- Canceled orders are no revenue.
     state is distinct from 'canceled' as is_revenue,
     _loaded_at as loaded_at
-from {{ source('magento', 'orders') }}
+from {{ source_or_empty('magento', 'orders') }}

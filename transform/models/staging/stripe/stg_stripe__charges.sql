@@ -16,7 +16,7 @@ select
     charges.utm_medium,
     charges.utm_campaign,
     charges._loaded_at as loaded_at
-from {{ source('stripe', 'charges') }} as charges
+from {{ source_or_empty('stripe', 'charges') }} as charges
 left join {{ ref('currency_exponents') }} as exponents
     on exponents.currency = upper(charges.currency)
 where charges._sdc_deleted_at is null

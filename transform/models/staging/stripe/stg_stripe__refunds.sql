@@ -10,7 +10,7 @@ select
     -- Pending refunds count, as Stripe has already deducted them. Failed and canceled ones returned nothing.
     coalesce(refunds.status not in ('failed', 'canceled'), true) as is_refund,
     refunds._loaded_at as loaded_at
-from {{ source('stripe', 'refunds') }} as refunds
+from {{ source_or_empty('stripe', 'refunds') }} as refunds
 left join {{ ref('currency_exponents') }} as exponents
     on exponents.currency = upper(refunds.currency)
 where refunds._sdc_deleted_at is null
