@@ -13,7 +13,12 @@ MAX_DAYS = 3660
 
 
 @click.command("dashboard")
-@click.option("--tenant", required=True, help="Tenant whose marts the dashboard shows.")
+@click.option(
+    "--tenant",
+    envvar="SPENDLAKE_TENANT",
+    required=True,
+    help="Tenant whose marts the dashboard shows (default: SPENDLAKE_TENANT; one of the two is required).",
+)
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
@@ -22,12 +27,14 @@ MAX_DAYS = 3660
 )
 @click.option(
     "--output",
-    # Not dir_okay=False: write_private_file rejects a folder, like any path that is not a regular file, in one line.
-    type=click.Path(path_type=Path),
+    # A string, not a Path: pathlib drops the trailing slash of "new/", which resolve_output rejects.
+    # Not dir_okay=False: check_replaceable rejects a folder, like any path that is not a regular file, in one line.
+    type=click.Path(),
     default=None,
     help=(
-        "HTML file to write (default: <home>/warehouse/<tenant>/dashboard/dashboard.html). "
-        "Missing folders are created with mode 0700."
+        "HTML file to write (default: <home>/warehouse/<tenant>/dashboard/dashboard.html). Missing folders are "
+        "created with mode 0700. Inside the home only the tenant's dashboard folder is allowed, and an existing "
+        "file elsewhere is replaced only when its name ends in .html or .htm."
     ),
 )
 @click.option(
@@ -45,7 +52,7 @@ MAX_DAYS = 3660
     is_flag=True,
     help="Print only the path of the written file, not the period and KPIs (for logs that schedulers keep).",
 )
-def dashboard(tenant: str, home: Path | None, output: Path | None, days: int, quiet: bool) -> None:
+def dashboard(tenant: str, home: Path | None, output: str | None, days: int, quiet: bool) -> None:
     """Build the HTML dashboard from the tenant's marts and print the blended KPIs."""
     from spendlake.dashboard.build import build_dashboard, summary_lines
     from spendlake.dashboard.errors import DashboardError
@@ -55,13 +62,18 @@ def dashboard(tenant: str, home: Path | None, output: Path | None, days: int, qu
         make_private_folder,
         write_private_file,
     )
+    from spendlake.dashboard.output_path import check_output_path, resolve_output
 
     try:
         validate_tenant(tenant)
         resolved_home = spendlake_home(home)
-        path = dashboard_path(resolved_home, tenant) if output is None else _output_path(output)
         # Checked before the marts are read too, so a wrong --output fails at once.
-        check_replaceable(path)
+        if output is None:
+            path = dashboard_path(resolved_home, tenant)
+            check_replaceable(path)
+        else:
+            path = resolve_output(output)
+            check_output_path(path, resolved_home, tenant)
 
         result = build_dashboard(resolved_home, tenant, days=days)
         if output is None:
@@ -80,12 +92,3 @@ def dashboard(tenant: str, home: Path | None, output: Path | None, days: int, qu
     for line in summary_lines(result):
         click.echo(line)
 
-
-def _output_path(output: Path) -> Path:
-    """Return the absolute --output path with symbolic links resolved."""
-    try:
-        return output.expanduser().resolve()
-    except (OSError, RuntimeError) as error:
-        # RuntimeError is Python 3.11's error for a symbolic link loop.
-        msg = f"Invalid --output path {output}: {error}. Pass a path to an HTML file."
-        raise click.ClickException(msg) from None

@@ -28,7 +28,8 @@ def transform(
     """Run dbt (default `build`) on the tenant's warehouse; extra arguments go to dbt, e.g. `test --select marts`.
 
     The reporting currency and time zone come from the options, dbt's --vars,
-    the environment or the tenant's last build, in that order.
+    the environment or the tenant's last build, in that order. Put `--` before
+    dbt arguments that spendlake would take itself: `transform -- build --help`.
     """
     from spendlake.reporting import ReportingSettingsError, from_options
     from spendlake.transform import TransformError, run_dbt

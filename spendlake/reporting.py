@@ -49,8 +49,8 @@ def resolve(layers: Sequence[ReportingSettings]) -> tuple[ReportingSettings, str
     timezone = next((layer for layer in layers if layer.timezone), None)
     settings = ReportingSettings(currency.currency if currency else None, timezone.timezone if timezone else None)
     described = (
-        f"Reporting currency {currency.currency} ({currency.origin})" if currency else "Reporting currency: the dbt project's default",
-        f"time zone {timezone.timezone} ({timezone.origin})" if timezone else "time zone: the dbt project's default",
+        f"Reporting currency {currency.currency} ({currency.origin})" if currency else "Reporting currency not set",
+        f"time zone {timezone.timezone} ({timezone.origin})" if timezone else "time zone not set",
     )
     return settings, ", ".join(described) + "."
 
@@ -92,9 +92,24 @@ def from_environment() -> ReportingSettings:
     currency = os.environ.get(CURRENCY_ENV, "").strip()
     timezone = os.environ.get(TIMEZONE_ENV, "").strip()
     return ReportingSettings(
-        checked_currency(currency, CURRENCY_ENV) if currency else None,
-        checked_timezone(timezone, TIMEZONE_ENV) if timezone else None,
+        checked_currency(currency, f"{CURRENCY_ENV}, set by you or by Meltano's reporting_currency") if currency else None,
+        checked_timezone(timezone, f"{TIMEZONE_ENV}, set by you or by Meltano's reporting_timezone") if timezone else None,
         "environment",
+    )
+
+
+def project_defaults(project_dir: Path) -> ReportingSettings:
+    """Return the reporting vars that the dbt project's dbt_project.yml sets, as the last fallback."""
+    try:
+        document = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return ReportingSettings()
+    defaults = document.get("vars") if isinstance(document, dict) else None
+    if not isinstance(defaults, dict):
+        return ReportingSettings()
+    currency, timezone = defaults.get(CURRENCY_VAR), defaults.get(TIMEZONE_VAR)
+    return ReportingSettings(
+        str(currency).upper() if currency else None, str(timezone) if timezone else None, "the dbt project's default"
     )
 
 

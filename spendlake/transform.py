@@ -21,8 +21,11 @@ from spendlake.paths import dbt_work_dir, duckdb_path, make_private_folder, vali
 from spendlake.reporting import ReportingSettings
 
 PROJECT_DIR_ENV = "SPENDLAKE_DBT_PROJECT_DIR"
-#: dbt commands that accept `--vars`. Others, such as debug and clean, run as given.
+#: dbt commands that accept `--vars`. Others, such as debug and clean, run without the reporting settings.
 _COMMANDS_WITH_VARS = frozenset({"build", "run", "test", "seed", "compile", "show", "snapshot", "list", "ls", "docs"})
+DBT_COMMANDS = _COMMANDS_WITH_VARS | {"clean", "clone", "debug", "deps", "init", "parse", "retry", "run-operation", "source"}
+#: Options that build only part of the project, which must not change the reporting settings.
+_SELECTION_OPTIONS = frozenset({"--select", "-s", "--models", "-m", "--exclude", "--selector", "--resource-type"})
 SETTINGS_TABLE = "marts.reporting_settings"
 
 
@@ -36,7 +39,10 @@ def find_project_dir(configured: Path | None = None) -> Path:
         configured = Path(os.environ[PROJECT_DIR_ENV])
     if configured is not None:
         if not (configured / "dbt_project.yml").is_file():
-            msg = f"No dbt project at {configured}: the folder has no dbt_project.yml. Point --project-dir at transform/."
+            msg = (
+                f"No dbt project at {configured}: the folder has no dbt_project.yml. Point --project-dir "
+                f"(or {PROJECT_DIR_ENV}) at the transform/ folder."
+            )
             raise TransformError(msg)
         return configured.resolve()
 
@@ -56,10 +62,16 @@ def dbt_executable() -> str:
     return executable
 
 
-def with_command(dbt_args: Sequence[str]) -> list[str]:
-    """Return the arguments with `build` in front when they start with an option or are empty."""
+def with_command(dbt_args: Sequence[str]) -> tuple[list[str], str]:
+    """Return the arguments with `build` added when they name no dbt command, and the command."""
     args = list(dbt_args)
-    return args if args and not args[0].startswith("-") else ["build", *args]
+    command = next((argument for argument in args if argument in DBT_COMMANDS), None)
+    if command is None or (args and not args[0].startswith("-") and args[0] != command):
+        return ["build", *args], "build"
+    if command == "clean":
+        # dbt cleans only folders inside the project by default, and dbt's files are in the tenant's folder.
+        args.append("--no-clean-project-files-only")
+    return args, command
 
 
 def last_build_settings(home: Path, tenant: str) -> ReportingSettings:
@@ -88,18 +100,47 @@ def resolved_args(
     home: Path, tenant: str, dbt_args: Sequence[str], project: Path, options: ReportingSettings
 ) -> tuple[list[str], str | None]:
     """Return dbt's arguments with the reporting settings as `--vars`, and a line naming the settings."""
-    args = with_command(dbt_args)
-    if args[0] not in _COMMANDS_WITH_VARS:
+    args, command = with_command(dbt_args)
+    if command not in _COMMANDS_WITH_VARS:
         return args, None
 
     try:
         remaining, caller_vars = reporting.split_vars(args)
-        layers = [options, reporting.from_vars(caller_vars, options), reporting.from_environment(), last_build_settings(home, tenant)]
+        last_build = last_build_settings(home, tenant)
+        layers = [
+            options,
+            reporting.from_vars(caller_vars, options),
+            reporting.from_environment(),
+            last_build,
+            reporting.project_defaults(project),
+        ]
         settings, described = reporting.resolve(layers)
         reporting.require_rates(settings.currency, project)
     except reporting.ReportingSettingsError as error:
         raise TransformError(str(error)) from None
+
+    check_settings_change(settings, last_build, command, remaining)
     return remaining + reporting.dbt_vars(settings, caller_vars), described
+
+
+def check_settings_change(settings: ReportingSettings, last_build: ReportingSettings, command: str, args: Sequence[str]) -> None:
+    """Raise when other settings than the last build's would leave the marts mixed or test them against other rates."""
+    if last_build.currency is None or (settings.currency, settings.timezone) == (last_build.currency, last_build.timezone):
+        return
+
+    built = f"{last_build.currency} and {last_build.timezone}"
+    if command == "test":
+        msg = (
+            f"The marts were built with {built}, so `test` with {settings.currency} and {settings.timezone} "
+            f"would check them against other rates. Run `build` with the new settings, or `test` without them."
+        )
+        raise TransformError(msg)
+    if _SELECTION_OPTIONS.intersection(args):
+        msg = (
+            f"Changing the reporting settings from {built} to {settings.currency} and {settings.timezone} needs a "
+            f"build of the whole project, but the arguments select only part of it. Build without --select/--exclude first."
+        )
+        raise TransformError(msg)
 
 
 def dbt_environment(home: Path, tenant: str, project_dir: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ from spendlake.dashboard.formatting import format_change, format_days, format_mo
 from spendlake.dashboard.kpis import DEFAULT_DAYS, Kpi, Period, channel_metrics, kpi_tiles
 from spendlake.dashboard.render import Chart, Page, render_page
 from spendlake.dashboard.reporting_zone import ReportingZone
+from spendlake.dashboard.sources import SourceNote
 
 
 #: Shown when the marts predate marts.reporting_settings, so the zone is the UTC fallback.
@@ -29,6 +30,8 @@ class Dashboard:
     period: Period | None
     reporting_currency: str | None
     reporting_zone: ReportingZone
+    #: Why some KPIs are n/a: one note per kind of source that is not loaded.
+    source_notes: list[SourceNote]
 
 
 def build_dashboard(home: Path, tenant: str, *, days: int = DEFAULT_DAYS, now: dt.datetime | None = None) -> Dashboard:
@@ -46,6 +49,7 @@ def build_dashboard(home: Path, tenant: str, *, days: int = DEFAULT_DAYS, now: d
         period=marts.period,
         reporting_currency=marts.reporting_currency,
         reporting_zone=marts.reporting_zone,
+        source_notes=page.source_notes,
     )
 
 
@@ -91,15 +95,17 @@ def dashboard_page(marts: MartData, tenant: str, generated_at: dt.datetime) -> P
         campaigns=marts.campaigns,
         stores=marts.stores,
         freshness=marts.freshness,
+        source_notes=marts.loaded.notes(),
         channel_colours=colours,
     )
 
 
 def summary_lines(result: Dashboard) -> list[str]:
-    """Return the period with its time zone and one line per KPI: value, change and previous value."""
+    """Return the period with its time zone, one line per KPI (value, change, previous value) and the source notes."""
+    notes = [f"  {note.text}" for note in result.source_notes]
     period = result.period
     if period is None:
-        return ["The marts have no rows yet: every KPI is n/a."]
+        return ["The marts have no rows yet: every KPI is n/a.", *notes]
 
     currency = result.reporting_currency
     zone = result.reporting_zone
@@ -114,4 +120,4 @@ def summary_lines(result: Dashboard) -> list[str]:
         previous_text = format_money(kpi.previous, currency) if kpi.is_money else format_ratio(kpi.previous)
         change_text = format_change(kpi.change_percent)
         lines.append(f"  {kpi.label:<8} {value_text:>20}  {change_text:>8}  (previous {previous_text})")
-    return lines
+    return lines + notes

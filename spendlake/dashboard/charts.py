@@ -56,7 +56,10 @@ def figure_html(figure: go.Figure, name: str) -> str:
 
 
 def trend_figure(daily: Sequence[DailyRow], period: Period | None, currency: str | None) -> go.Figure:
-    """Draw daily spend, store net revenue and attributed revenue over both periods, the previous one shaded."""
+    """Draw daily spend, store net revenue and attributed revenue over both periods, the previous one shaded.
+
+    A series without any value, such as attributed revenue when GA4 is not loaded, is left out.
+    """
     totals = [row for row in daily if row.channel == TOTAL_CHANNEL]
     if period is None or not totals:
         return _empty_figure("No daily data in marts.marketing_performance_daily yet.")
@@ -70,6 +73,9 @@ def trend_figure(daily: Sequence[DailyRow], period: Period | None, currency: str
         ("Attributed revenue (GA4)", [_number(row.revenue) for row in totals], ATTRIBUTED_REVENUE_COLOUR, "dot"),
     )
     for name, values, colour, dash in series:
+        if all(value is None for value in values):
+            # A series of a source that is not loaded has no values, and a note on the page explains why.
+            continue
         figure.add_trace(
             go.Scatter(
                 x=dates,

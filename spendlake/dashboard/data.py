@@ -17,6 +17,7 @@ from privacy.keys import KeyringError
 from spendlake.dashboard.errors import DashboardError
 from spendlake.dashboard.kpis import DailyRow, Period, ratio, reporting_period
 from spendlake.dashboard.reporting_zone import ReportingZone, last_full_day, read_reporting_zone
+from spendlake.dashboard.sources import LoadedSources, loaded_sources
 from spendlake.paths import duckdb_path
 from targets.warehouse.duckdb_store import connect_warehouse
 from targets.warehouse.errors import WarehouseError
@@ -93,11 +94,16 @@ class FreshnessRow:
 
 @dataclass(frozen=True)
 class MartData:
-    """Everything the dashboard shows. `period` is None when marketing_performance_daily has no rows."""
+    """Everything the dashboard shows. `period` is None when marketing_performance_daily has no rows.
+
+    In `daily` and `campaigns`, the values that come from sources not loaded
+    (see `loaded`) are None, not the marts' zeros.
+    """
 
     reporting_currency: str | None
     reporting_zone: ReportingZone
     period: Period | None
+    loaded: LoadedSources
     daily: list[DailyRow] = field(default_factory=list)
     campaigns: list[CampaignRow] = field(default_factory=list)
     stores: list[StoreRow] = field(default_factory=list)
@@ -183,8 +189,11 @@ def _read(
     full_day = last_full_day(connection, zone, now)
     latest = connection.execute("SELECT max(date) FROM marts.marketing_performance_daily").fetchone()[0]
     freshness = _freshness(connection)
+    loaded = loaded_sources({row.source: row.rows for row in freshness})
     if latest is None:
-        return MartData(reporting_currency=currency, reporting_zone=zone, period=None, freshness=freshness)
+        return MartData(
+            reporting_currency=currency, reporting_zone=zone, period=None, loaded=loaded, freshness=freshness
+        )
 
     # Ad platforms date their rows in the account's time zone, which can be ahead of the reporting one.
     period = reporting_period(min(latest, full_day), days)
@@ -192,8 +201,9 @@ def _read(
         reporting_currency=currency,
         reporting_zone=zone,
         period=period,
-        daily=_daily_rows(connection, period),
-        campaigns=_campaigns(connection, period, campaign_limit),
+        loaded=loaded,
+        daily=[loaded.without_missing(row) for row in _daily_rows(connection, period)],
+        campaigns=[loaded.without_missing(row) for row in _campaigns(connection, period, campaign_limit)],
         stores=_stores(connection, period),
         freshness=freshness,
     )

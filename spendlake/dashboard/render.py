@@ -19,6 +19,7 @@ from spendlake.dashboard import formatting
 from spendlake.dashboard.data import CampaignRow, FreshnessRow, StoreRow
 from spendlake.dashboard.kpis import Kpi, Period
 from spendlake.dashboard.reporting_zone import ReportingZone
+from spendlake.dashboard.sources import SourceNote
 
 #: The page may run inline scripts (plotly.js needs them) and load nothing from anywhere.
 CONTENT_SECURITY_POLICY = (
@@ -54,6 +55,7 @@ class Page:
     campaigns: list[CampaignRow]
     stores: list[StoreRow]
     freshness: list[FreshnessRow]
+    source_notes: list[SourceNote] = field(default_factory=list)
     channel_colours: dict[str, str] = field(default_factory=dict)
 
 
@@ -75,6 +77,11 @@ def trend_class(kpi: Kpi) -> str:
         return "neutral"
     rising = kpi.change_percent > 0
     return "good" if rising == kpi.higher_is_better else "bad"
+
+
+def never_loaded(row: FreshnessRow) -> bool:
+    """Return True for a source that has no rows and no load time, which is not loaded rather than stale."""
+    return row.last_loaded_at is None and not row.rows
 
 
 def age_hours(loaded_at: dt.datetime | None, now: dt.datetime) -> float | None:
@@ -116,5 +123,10 @@ def _environment() -> jinja2.Environment:
         source=formatting.source_label,
         raw=formatting.raw_number,
     )
-    environment.globals.update(trend_class=trend_class, age_hours=age_hours, stale_after_hours=STALE_AFTER_HOURS)
+    environment.globals.update(
+        trend_class=trend_class,
+        age_hours=age_hours,
+        never_loaded=never_loaded,
+        stale_after_hours=STALE_AFTER_HOURS,
+    )
     return environment

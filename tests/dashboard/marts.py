@@ -26,6 +26,8 @@ FIRST_DATE = dt.date(2026, 1, 1)
 DAY_COUNT = 60
 LATEST_DATE = FIRST_DATE + dt.timedelta(days=DAY_COUNT - 1)
 LOADED_AT = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
+#: The sources of marts.source_freshness.
+SOURCES = ("facebook", "google_ads", "google_analytics", "magento", "stripe")
 
 HOSTILE_NAMES = (
     '<img src="https://example.invalid/x.png" onerror="alert(1)">',
@@ -67,12 +69,24 @@ def create_marts(
     with_rows: bool = True,
     money: str = "DOUBLE",
     timezone: str | None = TIMEZONE,
+    unloaded: Iterable[str] = (),
 ) -> None:
     """Create the tenant's warehouse and the four marts, filled with the known rows unless `with_rows` is false.
 
     marts.reporting_settings gets one row with `timezone`. With `timezone`
     None it is not created, as in marts built before it existed.
+
+    Every source of SOURCES is loaded except those in `unloaded`. Those get
+    0 rows and NULL dates in marts.source_freshness, and the other marts get
+    what the dbt models write without them: 0 for GA4's conversions, revenue
+    and sessions, 0 for a platform's spend, no revenue_daily rows for a
+    store, and 0 store revenue when neither store is loaded.
     """
+    missing = frozenset(unloaded)
+    unknown = sorted(missing - set(SOURCES))
+    if unknown:
+        raise ValueError(f"Unknown sources {unknown}: use names of SOURCES.")
+
     with connect_warehouse(home, tenant, read_only=False) as connection:
         connection.execute("CREATE SCHEMA IF NOT EXISTS marts")
         for table, columns in TABLES.items():
@@ -84,15 +98,17 @@ def create_marts(
         if not with_rows:
             return
 
-        insert(connection, "marketing_performance_daily", marketing_rows())
-        insert(connection, "campaign_performance_daily", campaign_rows())
-        insert(connection, "revenue_daily", revenue_rows())
-        insert(connection, "source_freshness", freshness_rows())
+        insert(connection, "marketing_performance_daily", marketing_rows(missing))
+        insert(connection, "campaign_performance_daily", campaign_rows(missing))
+        insert(connection, "revenue_daily", revenue_rows(missing))
+        insert(connection, "source_freshness", freshness_rows(missing))
 
 
 def insert(connection: Any, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
     # One Arrow batch is much faster than executemany. Columns are matched by position.
     columns = list(zip(*rows, strict=True))
+    if not columns:
+        return
     staged = pa.table({f"column_{number}": list(values) for number, values in enumerate(columns)})
     connection.register("staged_rows", staged)
     connection.execute(f"INSERT INTO marts.{table} SELECT * FROM staged_rows")
@@ -105,7 +121,11 @@ def divide(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-def marketing_rows() -> list[tuple[Any, ...]]:
+#: The source of each channel's spend.
+CHANNEL_SOURCES = {"google_ads": "google_ads", "meta": "facebook"}
+
+
+def marketing_rows(unloaded: frozenset[str] = frozenset()) -> list[tuple[Any, ...]]:
     """Return one row per channel and date plus the 'total' row that sums them.
 
     Meta has no conversions on every third day, and the stores report nothing
@@ -115,7 +135,11 @@ def marketing_rows() -> list[tuple[Any, ...]]:
     for index in range(DAY_COUNT):
         google = (100 + (index % 7) * 12.25, float(3 + index % 4), 250 + index * 1.5)
         meta = (60 + (index % 5) * 8.5, float(index % 3), 140 + (index % 6) * 10.25)
+        google = without_unloaded(google, "google_ads", unloaded)
+        meta = without_unloaded(meta, "meta", unloaded)
         store = None if index % 10 == 0 else 500 + index * 3.75
+        if {"stripe", "magento"} <= unloaded:
+            store = 0.0
         for channel, (spend, conversions, revenue) in (("google_ads", google), ("meta", meta)):
             rows.append(
                 (day(index), channel, spend, conversions, revenue, None,
@@ -129,6 +153,18 @@ def marketing_rows() -> list[tuple[Any, ...]]:
              divide(spend, conversions), divide(revenue, spend), divide(store, spend), CURRENCY)
         )  # fmt: skip
     return rows
+
+
+def without_unloaded(
+    values: tuple[float, float, float], channel: str, unloaded: frozenset[str]
+) -> tuple[float, float, float]:
+    """Return (spend, conversions, revenue) with 0 for the values of sources in `unloaded`."""
+    spend, conversions, revenue = values
+    if CHANNEL_SOURCES[channel] in unloaded:
+        spend = 0.0
+    if "google_analytics" in unloaded:
+        conversions = revenue = 0.0
+    return spend, conversions, revenue
 
 
 def campaign_names() -> list[tuple[str, str, str | None]]:
@@ -145,7 +181,7 @@ def campaign_names() -> list[tuple[str, str, str | None]]:
     return campaigns
 
 
-def campaign_rows() -> list[tuple[Any, ...]]:
+def campaign_rows(unloaded: frozenset[str] = frozenset()) -> list[tuple[Any, ...]]:
     """Return daily rows of 20 campaigns. Spend falls with the number, so the top 15 by spend are numbers 0-14.
 
     Campaign 5 has no conversions (CPA is NULL), and campaign 19 has no spend (ROAS is NULL).
@@ -156,43 +192,61 @@ def campaign_rows() -> list[tuple[Any, ...]]:
             spend = 0.0 if number == 19 else (20 - number) * 2.5 + (index % 3) * 0.25
             conversions = 0.0 if number == 5 else float(1 + (index + number) % 3)
             revenue = (20 - number) * 6.5 + (index % 4) * 0.5
+            platform = (1000 + index, 50 + index, conversions, revenue)
+            if CHANNEL_SOURCES[channel] in unloaded:
+                spend, platform = 0.0, (0, 0, 0.0, 0.0)
+            sessions = 200 + index
+            if "google_analytics" in unloaded:
+                sessions, conversions, revenue = 0, 0.0, 0.0
             rows.append(
-                (day(index), channel, key, name, spend, 1000 + index, 50 + index, conversions, revenue,
-                 200 + index, conversions, revenue, divide(spend, conversions), divide(revenue, spend), CURRENCY)
+                (day(index), channel, key, name, spend, *platform,
+                 sessions, conversions, revenue, divide(spend, conversions), divide(revenue, spend), CURRENCY)
             )  # fmt: skip
     return rows
 
 
-def revenue_rows() -> list[tuple[Any, ...]]:
+def revenue_rows(unloaded: frozenset[str] = frozenset()) -> list[tuple[Any, ...]]:
     rows = []
     for index in range(DAY_COUNT):
         for store, orders, gross, refunds in (
             ("stripe", 10 + index % 5, 300 + index * 2.5, (index % 4) * 5.25),
             ("magento", 4 + index % 3, 220 + index * 1.25, (index % 2) * 12.5),
         ):
+            if store in unloaded:
+                continue
             net = gross - refunds
             rows.append((day(index), store, CURRENCY, orders, gross, refunds, net, gross, refunds, net, CURRENCY))
     return rows
 
 
-def freshness_rows() -> list[tuple[Any, ...]]:
-    return [
+def freshness_rows(unloaded: frozenset[str] = frozenset()) -> list[tuple[Any, ...]]:
+    """Return a row per source. GA4 was loaded 72 hours before LOADED_AT (stale), a source in `unloaded` never."""
+    loaded = [
         ("facebook", LOADED_AT - dt.timedelta(hours=3), LATEST_DATE, 1200),
         ("google_ads", LOADED_AT, LATEST_DATE, 2400),
         ("google_analytics", LOADED_AT - dt.timedelta(hours=72), LATEST_DATE - dt.timedelta(days=3), 900),
-        ("magento", None, None, 0),
+        ("magento", LOADED_AT - dt.timedelta(hours=1), LATEST_DATE, 700),
         ("stripe", LOADED_AT - dt.timedelta(minutes=30), LATEST_DATE, 5400),
     ]
+    return [(row[0], None, None, 0) if row[0] in unloaded else row for row in loaded]
 
 
 #: SQL for the five KPIs of the 'total' rows in one period. The parameters are the first and last date.
+#: A KPI is NULL when a source it needs has no rows in marts.source_freshness: GA4 for ROAS and CPA, Google Ads
+#: or Meta for spend, ROAS, CPA and MER, Stripe or Magento for revenue and MER. The marts hold 0 for those values.
 KPI_SQL = """
-    SELECT sum(spend_rc) AS spend,
-           sum(store_revenue_rc) AS revenue,
-           sum(revenue_rc) / nullif(sum(spend_rc), 0) AS roas,
-           sum(spend_rc) / nullif(sum(conversions), 0) AS cpa,
-           sum(store_revenue_rc) / nullif(sum(spend_rc), 0) AS mer
-    FROM marts.marketing_performance_daily
+    WITH loaded AS (
+        SELECT coalesce(bool_or("rows" > 0 AND source = 'google_analytics'), false) AS analytics,
+               coalesce(bool_or("rows" > 0 AND source IN ('google_ads', 'facebook')), false) AS ads,
+               coalesce(bool_or("rows" > 0 AND source IN ('stripe', 'magento')), false) AS stores
+        FROM marts.source_freshness
+    )
+    SELECT CASE WHEN any_value(ads) THEN sum(spend_rc) END AS spend,
+           CASE WHEN any_value(stores) THEN sum(store_revenue_rc) END AS revenue,
+           CASE WHEN any_value(analytics AND ads) THEN sum(revenue_rc) / nullif(sum(spend_rc), 0) END AS roas,
+           CASE WHEN any_value(analytics AND ads) THEN sum(spend_rc) / nullif(sum(conversions), 0) END AS cpa,
+           CASE WHEN any_value(stores AND ads) THEN sum(store_revenue_rc) / nullif(sum(spend_rc), 0) END AS mer
+    FROM marts.marketing_performance_daily CROSS JOIN loaded
     WHERE channel = 'total' AND date BETWEEN ? AND ?
 """
 

@@ -251,3 +251,174 @@ def test_new_parent_folders_private(spendlake_env: Path, tmp_path: Path) -> None
     assert mode(shared / "a" / "b" / "c") == 0o700
     assert mode(target) == 0o600
     assert mode(shared) == 0o755
+
+
+def test_summary_without_analytics(spendlake_env: Path) -> None:
+    create_marts(spendlake_env, unloaded=["google_analytics"])
+    expected = expected_kpis(spendlake_env)
+
+    code, output = run(spendlake_env)
+
+    lines = output.splitlines()
+    assert code == 0, output
+    assert lines[2].split()[:3] == ["Spend", "EUR", f"{expected['spend']['value']:,.2f}"]
+    assert lines[4].split() == ["ROAS", "n/a", "n/a", "(previous", "n/a)"]
+    assert lines[5].split() == ["CPA", "n/a", "n/a", "(previous", "n/a)"]
+    assert lines[6].split()[:2] == ["MER", f"{expected['mer']['value']:.2f}"]
+    assert lines[7:] == [
+        "  Google Analytics 4 is not loaded, so conversions, attributed revenue, CPA and ROAS are not available."
+    ]
+
+
+def test_summary_without_ads_and_stores(spendlake_env: Path) -> None:
+    create_marts(spendlake_env, unloaded=["google_ads", "facebook", "stripe", "magento"])
+
+    code, output = run(spendlake_env)
+
+    lines = output.splitlines()
+    assert code == 0, output
+    assert [line.split()[1] for line in lines[2:7]] == ["n/a"] * 5
+    assert lines[7:] == [
+        "  Neither Google Ads nor Meta (Facebook) is loaded, so spend, ROAS, CPA and MER are not available.",
+        "  Neither Stripe nor Magento is loaded, so store revenue and MER are not available.",
+    ]
+
+
+def test_tenant_from_environment(spendlake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    create_marts(spendlake_env)
+    monkeypatch.setenv("SPENDLAKE_TENANT", TENANT)
+
+    result = CliRunner().invoke(main, ["dashboard", "--quiet"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == f"{spendlake_env / 'warehouse' / TENANT / 'dashboard' / 'dashboard.html'}\n"
+
+
+def test_tenant_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SPENDLAKE_TENANT", raising=False)
+
+    result = CliRunner().invoke(main, ["dashboard"])
+    help_text = CliRunner().invoke(main, ["dashboard", "--help"]).output
+
+    assert result.exit_code == 2
+    assert "Missing option '--tenant'" in result.output
+    assert "SPENDLAKE_TENANT" in help_text
+
+
+@pytest.mark.parametrize("inside", ["warehouse/acme/warehouse.duckdb", "keys/acme.json"])
+def test_output_over_tenant_files_rejected(spendlake_env: Path, inside: str) -> None:
+    # A typo in --output must not replace the encrypted database or crypto-shred the tenant's keyring.
+    create_marts(spendlake_env)
+    target = spendlake_env / inside
+    before = target.read_bytes()
+
+    code, output = run(spendlake_env, "--output", str(target))
+
+    dashboard_folder = spendlake_env / "warehouse" / TENANT / "dashboard"
+    assert_one_line_error(
+        code,
+        output,
+        f"The output path {target} is inside the spendlake home {spendlake_env}",
+        f"Pass a path outside it to --output, or one inside {dashboard_folder}.",
+    )
+    assert target.read_bytes() == before
+    assert expected_kpis(spendlake_env)["spend"]["value"] is not None
+
+
+def test_output_new_file_in_home_rejected(spendlake_env: Path) -> None:
+    create_marts(spendlake_env)
+    targets = [
+        spendlake_env / "report.html",
+        spendlake_env / "warehouse" / TENANT / "report.html",
+        spendlake_env / "warehouse" / "other" / "dashboard" / "dashboard.html",
+        spendlake_env / "warehouse" / TENANT / "dashboard",
+    ]
+
+    for target in targets:
+        code, output = run(spendlake_env, "--output", str(target))
+
+        assert_one_line_error(code, output, f"The output path {target} is inside the spendlake home")
+        assert not target.exists()
+
+
+def test_output_in_dashboard_folder(spendlake_env: Path) -> None:
+    create_marts(spendlake_env)
+    target = spendlake_env / "warehouse" / TENANT / "dashboard" / "weekly" / "acme.html"
+
+    code, output = run(spendlake_env, "--output", str(target))
+
+    assert code == 0, output
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_output_link_into_home_rejected(spendlake_env: Path, tmp_path: Path) -> None:
+    create_marts(spendlake_env)
+    keyring = spendlake_env / "keys" / f"{TENANT}.json"
+    before = keyring.read_bytes()
+    link = tmp_path / "page.html"
+    link.symlink_to(keyring)
+    linked_folder = tmp_path / "reports"
+    linked_folder.symlink_to(spendlake_env / "warehouse" / TENANT)
+
+    code, output = run(spendlake_env, "--output", str(link))
+    folder_code, folder_output = run(spendlake_env, "--output", str(linked_folder / "warehouse.duckdb"))
+
+    assert_one_line_error(code, output, f"The output path {keyring} is inside the spendlake home")
+    database = spendlake_env / "warehouse" / TENANT / "warehouse.duckdb"
+    assert_one_line_error(folder_code, folder_output, f"The output path {database} is inside the spendlake home")
+    assert keyring.read_bytes() == before
+    assert expected_kpis(spendlake_env)["spend"]["value"] is not None
+
+
+def test_output_existing_non_html_rejected(spendlake_env: Path, tmp_path: Path) -> None:
+    create_marts(spendlake_env)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+
+    code, output = run(spendlake_env, "--output", str(notes))
+
+    assert_one_line_error(
+        code,
+        output,
+        f"The output path {notes} is an existing file whose name does not end in .html or .htm",
+        "Pass a new file name or an HTML file to --output.",
+    )
+    assert notes.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("name", ["old.html", "old.htm", "OLD.HTML"])
+def test_output_existing_html_replaced(spendlake_env: Path, tmp_path: Path, name: str) -> None:
+    create_marts(spendlake_env)
+    target = tmp_path / name
+    target.write_text("old page")
+
+    code, output = run(spendlake_env, "--output", str(target), "--quiet")
+
+    assert code == 0, output
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_output_new_file_any_name(spendlake_env: Path, tmp_path: Path) -> None:
+    create_marts(spendlake_env)
+    target = tmp_path / "report"
+
+    code, output = run(spendlake_env, "--output", str(target), "--quiet")
+
+    assert code == 0, output
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("ending", ["/", "/."])
+def test_output_folder_name_rejected(spendlake_env: Path, tmp_path: Path, ending: str) -> None:
+    create_marts(spendlake_env)
+    raw = f"{tmp_path / 'new'}{ending}"
+
+    code, output = run(spendlake_env, "--output", raw)
+
+    assert_one_line_error(
+        code,
+        output,
+        f"The output path {raw} names a folder, not a file.",
+        f"Pass a file name to --output, such as {tmp_path / 'new' / 'dashboard.html'}.",
+    )
+    assert not (tmp_path / "new").exists()

@@ -9,6 +9,7 @@ import pytest
 
 from spendlake.dashboard.data import read_marts
 from spendlake.dashboard.errors import DashboardError
+from spendlake.dashboard.sources import LoadedSources, loaded_sources
 from targets.warehouse.duckdb_store import connect_warehouse
 from tests.dashboard.marts import LOADED_AT, TENANT, create_marts
 
@@ -74,8 +75,62 @@ def test_stores_and_freshness(spendlake_env: Path) -> None:
     assert sorted(freshness) == ["facebook", "google_ads", "google_analytics", "magento", "stripe"]
     assert freshness["google_ads"].last_loaded_at == LOADED_AT
     assert freshness["google_ads"].last_loaded_at.tzinfo is not None
-    assert freshness["magento"].last_loaded_at is None
+    assert freshness["magento"].last_loaded_at == LOADED_AT - dt.timedelta(hours=1)
     assert freshness["google_analytics"].last_data_date == dt.date(2026, 2, 26)
+    assert marts.loaded == LoadedSources(analytics=True, ads=True, stores=True)
+
+
+def test_unloaded_analytics_values_none(spendlake_env: Path) -> None:
+    # Without GA4 the marts hold 0 conversions and revenue, which are not results.
+    create_marts(spendlake_env, unloaded=["google_analytics"])
+
+    marts = read_marts(spendlake_env, TENANT, days=28)
+
+    assert marts.loaded == LoadedSources(analytics=False, ads=True, stores=True)
+    assert {(row.conversions, row.revenue) for row in marts.daily} == {(None, None)}
+    assert all(row.spend is not None for row in marts.daily)
+    assert {(row.conversions, row.revenue, row.cpa, row.roas) for row in marts.campaigns} == {(None, None, None, None)}
+    assert marts.campaigns[0].spend is not None
+
+
+def test_unloaded_ads_and_stores_none(spendlake_env: Path) -> None:
+    create_marts(spendlake_env, unloaded=["google_ads", "facebook", "stripe", "magento"])
+
+    marts = read_marts(spendlake_env, TENANT, days=28)
+
+    assert marts.loaded == LoadedSources(analytics=True, ads=False, stores=False)
+    assert {(row.spend, row.store_revenue) for row in marts.daily} == {(None, None)}
+    assert all(row.conversions is not None for row in marts.daily)
+    assert {row.spend for row in marts.campaigns} == {None}
+    assert marts.stores == []
+
+
+def test_one_ad_platform_keeps_spend(spendlake_env: Path) -> None:
+    # Meta not loaded but Google Ads loaded: spend is real, and Meta's 0 is part of it.
+    create_marts(spendlake_env, unloaded=["facebook", "magento"])
+
+    marts = read_marts(spendlake_env, TENANT, days=28)
+
+    assert marts.loaded == LoadedSources(analytics=True, ads=True, stores=True)
+    assert {row.spend for row in marts.daily if row.channel == "meta"} == {0.0}
+    assert [row.store for row in marts.stores] == ["stripe"]
+
+
+def test_source_without_freshness_row(spendlake_env: Path) -> None:
+    create_marts(spendlake_env)
+    with connect_warehouse(spendlake_env, TENANT, read_only=False) as connection:
+        connection.execute("DELETE FROM marts.source_freshness WHERE source = 'google_analytics'")
+
+    marts = read_marts(spendlake_env, TENANT, days=28)
+
+    assert marts.loaded == LoadedSources(analytics=False, ads=True, stores=True)
+
+
+def test_loaded_sources_null_rows() -> None:
+    loaded = loaded_sources({"google_analytics": None, "google_ads": 0, "facebook": 3, "magento": 1})
+
+    assert loaded == LoadedSources(analytics=False, ads=True, stores=True)
+    assert loaded_sources({}) == LoadedSources(analytics=False, ads=False, stores=False)
 
 
 def test_days_option_sets_period(spendlake_env: Path) -> None:

@@ -8,11 +8,22 @@ from pathlib import Path
 import plotly
 import pytest
 
+from spendlake.dashboard import charts
 from spendlake.dashboard.build import build_dashboard, summary_lines
+from spendlake.dashboard.data import read_marts
 from spendlake.dashboard.formatting import format_days
+from spendlake.dashboard.kpis import channel_metrics
 from spendlake.dashboard.render import CONTENT_SECURITY_POLICY
-from tests.dashboard.marts import DECIMAL_MONEY, HOSTILE_NAMES, LOADED_AT, TENANT, create_marts, expected_kpis
-from tests.dashboard.page import ParsedPage, parse_page
+from tests.dashboard.marts import (
+    CURRENCY,
+    DECIMAL_MONEY,
+    HOSTILE_NAMES,
+    LOADED_AT,
+    TENANT,
+    create_marts,
+    expected_kpis,
+)
+from tests.dashboard.page import Element, ParsedPage, parse_page
 
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 KPI_KEYS = ["spend", "revenue", "roas", "cpa", "mer"]
@@ -180,14 +191,125 @@ def test_hostile_names_escaped(page_text: str, page: ParsedPage) -> None:
 
 def test_freshness_ages(page: ParsedPage) -> None:
     google_ads = page.find("tr", data_source="google_ads")[0]
-    magento = page.find("tr", data_source="magento")[0]
     age = page.within(google_ads, "td", "num")
 
     assert float(age.attributes["data-value"]) == (NOW - LOADED_AT).total_seconds() / 3600
     assert age.text == "6.0 h"
     assert "stale" not in age.attributes["class"]
     assert "stale" in page.within(page.find("tr", data_source="google_analytics")[0], "td", "num").attributes["class"]
-    assert "n/a" in magento.text
+    assert page.within(page.find("tr", data_source="magento")[0], "td", "num").text == "7.0 h"
+
+
+def test_never_loaded_source_not_stale(spendlake_env: Path) -> None:
+    create_marts(spendlake_env, unloaded=["magento"])
+
+    page = parse_page(build_dashboard(spendlake_env, TENANT, now=NOW).html)
+
+    age = page.within(page.find("tr", data_source="magento")[0], "td", "num")
+    assert age.text == "not loaded"
+    assert age.attributes["class"].split() == ["num", "not-loaded"]
+    assert age.attributes["data-value"] == ""
+
+
+def test_all_loaded_no_notes(page: ParsedPage) -> None:
+    assert page.find("p", **{"class": "notice"}) == []
+
+
+def tile_texts(page: ParsedPage, key: str) -> tuple[str, str, str]:
+    """Return the value, change and previous text of a KPI tile."""
+    tile = page.find("article", data_kpi=key)[0]
+    return (
+        page.within(tile, "p", "tile-value").text,
+        page.within(tile, "span", "change").text,
+        page.within(tile, "span", "previous").text,
+    )
+
+
+def campaign_cells(page: ParsedPage, campaign_key: str) -> list[Element]:
+    """Return the number cells (spend, conversions, revenue, CPA, ROAS) of a campaign's table row."""
+    start = page.elements.index(page.find("tr", data_campaign=campaign_key)[0])
+    cells = []
+    for element in page.elements[start + 1 :]:
+        if element.tag == "tr":
+            break
+        if element.tag == "td" and "num" in (element.attributes.get("class") or "").split():
+            cells.append(element)
+    return cells
+
+
+def assert_tiles(spendlake_env: Path, page: ParsedPage, not_available: list[str]) -> None:
+    """Check that the tiles in `not_available` show n/a with empty data-value, and the others the SQL values."""
+    expected = expected_kpis(spendlake_env, now=NOW)
+    for key in KPI_KEYS:
+        assert value_of(page, key, "tile-value") == expected[key]["value"], key
+        assert value_of(page, key, "previous") == expected[key]["previous"], key
+        assert value_of(page, key, "change") == expected[key]["change"], key
+        if key in not_available:
+            assert tile_texts(page, key) == ("n/a", "n/a", "previous n/a"), key
+            assert value_of(page, key, "tile-value") is None, key
+        else:
+            assert value_of(page, key, "tile-value") is not None, key
+
+
+def test_without_analytics_page(spendlake_env: Path) -> None:
+    create_marts(spendlake_env, unloaded=["google_analytics"])
+
+    page = parse_page(build_dashboard(spendlake_env, TENANT, now=NOW).html)
+
+    assert_tiles(spendlake_env, page, ["roas", "cpa"])
+    notes = page.find("p", **{"class": "notice"})
+    assert [note.attributes["data-missing"] for note in notes] == ["analytics"]
+    assert notes[0].text == (
+        "Google Analytics 4 is not loaded, so conversions, attributed revenue, CPA and ROAS are not available."
+    )
+    spend, conversions, revenue, cpa, roas = campaign_cells(page, "campaign_00")
+    assert spend.text.startswith("EUR ")
+    for cell in (conversions, revenue, cpa, roas):
+        assert (cell.text, cell.attributes["data-value"]) == ("n/a", "")
+
+
+def test_without_ads_page(spendlake_env: Path) -> None:
+    create_marts(spendlake_env, unloaded=["google_ads", "facebook"])
+
+    page = parse_page(build_dashboard(spendlake_env, TENANT, now=NOW).html)
+
+    assert_tiles(spendlake_env, page, ["spend", "roas", "cpa", "mer"])
+    notes = page.find("p", **{"class": "notice"})
+    assert [note.attributes["data-missing"] for note in notes] == ["ads"]
+    assert notes[0].text == (
+        "Neither Google Ads nor Meta (Facebook) is loaded, so spend, ROAS, CPA and MER are not available."
+    )
+    spend, conversions, revenue, cpa, roas = campaign_cells(page, "campaign_00")
+    assert conversions.text != "n/a"
+    assert revenue.text.startswith("EUR ")
+    for cell in (spend, cpa, roas):
+        assert (cell.text, cell.attributes["data-value"]) == ("n/a", "")
+
+
+def test_without_stores_page(spendlake_env: Path) -> None:
+    create_marts(spendlake_env, unloaded=["stripe", "magento"])
+
+    page = parse_page(build_dashboard(spendlake_env, TENANT, now=NOW).html)
+
+    assert_tiles(spendlake_env, page, ["revenue", "mer"])
+    notes = page.find("p", **{"class": "notice"})
+    assert [note.attributes["data-missing"] for note in notes] == ["stores"]
+    assert notes[0].text == "Neither Stripe nor Magento is loaded, so store revenue and MER are not available."
+
+
+def test_without_analytics_charts(spendlake_env: Path) -> None:
+    create_marts(spendlake_env, unloaded=["google_analytics"])
+    marts = read_marts(spendlake_env, TENANT, days=28, now=NOW)
+    channels = channel_metrics(marts.daily, marts.period)
+    colours = charts.channel_colours([item.channel for item in channels])
+
+    trend = charts.trend_figure(marts.daily, marts.period, CURRENCY)
+    channel_bars = charts.channel_figure(channels, colours, CURRENCY)
+    campaign_bars = charts.campaign_figure(marts.campaigns, colours, CURRENCY)
+
+    assert [trace.name for trace in trend.data] == ["Spend", "Store net revenue"]
+    for figure in (channel_bars, campaign_bars):
+        assert {text for trace in figure.data for text in trace.text} == {"n/a"}
 
 
 def test_empty_marts_page(spendlake_env: Path) -> None:

@@ -201,3 +201,57 @@ def test_currency_without_rate_stops_before_dbt(loaded_home: Path, tmp_path: Pat
     assert "No exchange rate for the reporting currency JPY" in result.stderr
     assert "EUR, NZD, USD" in result.stderr
     assert not (dbt_work_dir(loaded_home, TENANT) / "target").exists()
+
+
+def test_defaults_named_on_first_build(loaded_home: Path, tmp_path: Path) -> None:
+    project = write_dbt_project(tmp_path / "dbt")
+
+    result = transform(loaded_home, project, "run")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Reporting currency USD (the dbt project's default), time zone not set." in result.stderr
+
+
+def test_test_with_other_settings_refused(loaded_home: Path, tmp_path: Path) -> None:
+    project = write_dbt_project(tmp_path / "dbt")
+    built = transform(loaded_home, project, "build", "--reporting-currency", "NZD")
+
+    result = transform(loaded_home, project, "test", "--reporting-currency", "USD")
+
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert result.returncode == 1
+    assert "The marts were built with NZD and UTC, so `test` with USD and UTC would check them against other rates" in result.stderr
+
+
+def test_partial_build_keeps_settings(loaded_home: Path, tmp_path: Path) -> None:
+    project = write_dbt_project(tmp_path / "dbt")
+    built = transform(loaded_home, project, "build", "--reporting-currency", "NZD")
+
+    result = transform(loaded_home, project, "run", "--select", "spend", "--reporting-currency", "EUR")
+
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert result.returncode == 1
+    assert "needs a build of the whole project" in result.stderr
+    assert mart_rows(loaded_home, "select currency from marts.spend") == [("NZD",)]
+
+
+def test_clean_removes_tenant_target(loaded_home: Path, tmp_path: Path) -> None:
+    project = write_dbt_project(tmp_path / "dbt")
+    built = transform(loaded_home, project, "run")
+    target = dbt_work_dir(loaded_home, TENANT) / "target"
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert target.is_dir()
+
+    result = transform(loaded_home, project, "clean")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not target.exists()
+
+
+def test_global_flag_before_command(loaded_home: Path, tmp_path: Path) -> None:
+    project = write_dbt_project(tmp_path / "dbt")
+
+    result = transform(loaded_home, project, "--", "--no-use-colors", "ls", "--resource-type", "model")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "probe.spend" in result.stdout
