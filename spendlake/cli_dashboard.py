@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from spendlake.paths import InvalidTenantError, dashboard_path, spendlake_home, validate_tenant
+from spendlake.paths import (
+    InvalidTenantError,
+    dashboard_path,
+    spendlake_home,
+    validate_tenant,
+)
 
 #: Maximum length of the reporting period, in days (ten years).
 MAX_DAYS = 3660
@@ -58,8 +63,8 @@ def dashboard(tenant: str, home: Path | None, output: str | None, days: int, qui
     from spendlake.dashboard.errors import DashboardError
     from spendlake.dashboard.output import (
         check_replaceable,
+        make_dashboard_folder,
         make_missing_folders,
-        make_private_folder,
         write_private_file,
     )
     from spendlake.dashboard.output_path import check_output_path, resolve_output
@@ -77,7 +82,7 @@ def dashboard(tenant: str, home: Path | None, output: str | None, days: int, qui
 
         result = build_dashboard(resolved_home, tenant, days=days)
         if output is None:
-            make_private_folder(path.parent)
+            make_dashboard_folder(path.parent)
         else:
             make_missing_folders(path.parent)
         write_private_file(path, result.html)

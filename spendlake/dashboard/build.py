@@ -8,12 +8,22 @@ from pathlib import Path
 
 from spendlake.dashboard import charts
 from spendlake.dashboard.data import MartData, read_marts
-from spendlake.dashboard.formatting import format_change, format_days, format_money, format_ratio
-from spendlake.dashboard.kpis import DEFAULT_DAYS, Kpi, Period, channel_metrics, kpi_tiles
+from spendlake.dashboard.formatting import (
+    format_change,
+    format_days,
+    format_money,
+    format_ratio,
+)
+from spendlake.dashboard.kpis import (
+    DEFAULT_DAYS,
+    Kpi,
+    Period,
+    channel_metrics,
+    kpi_tiles,
+)
 from spendlake.dashboard.render import Chart, Page, render_page
 from spendlake.dashboard.reporting_zone import ReportingZone
 from spendlake.dashboard.sources import SourceNote
-
 
 #: Shown when the marts predate marts.reporting_settings, so the zone is the UTC fallback.
 ASSUMED_ZONE_NOTE = (

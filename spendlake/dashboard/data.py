@@ -15,8 +15,12 @@ import duckdb
 
 from privacy.keys import KeyringError
 from spendlake.dashboard.errors import DashboardError
-from spendlake.dashboard.kpis import DailyRow, Period, ratio, reporting_period
-from spendlake.dashboard.reporting_zone import ReportingZone, last_full_day, read_reporting_zone
+from spendlake.dashboard.kpis import DailyRow, Period, SpendRatios, reporting_period
+from spendlake.dashboard.reporting_zone import (
+    ReportingZone,
+    last_full_day,
+    read_reporting_zone,
+)
 from spendlake.dashboard.sources import LoadedSources, loaded_sources
 from spendlake.paths import duckdb_path
 from targets.warehouse.duckdb_store import connect_warehouse
@@ -52,7 +56,7 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
-class CampaignRow:
+class CampaignRow(SpendRatios):
     """Sums of one campaign over the reporting period, in the reporting currency."""
 
     channel: str
@@ -61,14 +65,6 @@ class CampaignRow:
     spend: float | None
     conversions: float | None
     revenue: float | None
-
-    @property
-    def cpa(self) -> float | None:
-        return ratio(self.spend, self.conversions)
-
-    @property
-    def roas(self) -> float | None:
-        return ratio(self.revenue, self.spend)
 
 
 @dataclass(frozen=True)

@@ -46,14 +46,12 @@ class DailyRow:
     store_revenue: float | Decimal | None
 
 
-@dataclass(frozen=True)
-class Totals:
-    """Sums of one channel's rows over a period."""
+class SpendRatios:
+    """CPA and ROAS of a class with `spend`, `conversions` and `revenue` sums."""
 
     spend: float | None
     conversions: float | None
     revenue: float | None
-    store_revenue: float | None
 
     @property
     def cpa(self) -> float | None:
@@ -62,6 +60,16 @@ class Totals:
     @property
     def roas(self) -> float | None:
         return ratio(self.revenue, self.spend)
+
+
+@dataclass(frozen=True)
+class Totals(SpendRatios):
+    """Sums of one channel's rows over a period."""
+
+    spend: float | None
+    conversions: float | None
+    revenue: float | None
+    store_revenue: float | None
 
     @property
     def mer(self) -> float | None:

@@ -11,8 +11,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-from spendlake.dashboard.errors import DashboardError
 from spendlake import paths
+from spendlake.dashboard.errors import DashboardError
 
 #: Characters of the page's name kept in its temporary file's name, so that name stays under the 255-byte limit.
 TEMPORARY_NAME_CHARACTERS = 64
@@ -27,7 +27,7 @@ NOT_REGULAR_KINDS = (
 )
 
 
-def make_private_folder(folder: Path) -> None:
+def make_dashboard_folder(folder: Path) -> None:
     """Create `folder` and its missing parents with mode 0700, and set 0700 on `folder` itself."""
     make_missing_folders(folder)
     try:

@@ -48,12 +48,12 @@ class ParsedPage(HTMLParser):
 
     def find(self, tag: str | None = None, **attributes: str) -> list[Element]:
         """Return the elements with this tag (any when None) whose attributes have these values."""
-        wanted = {name.replace("_", "-"): value for name, value in attributes.items()}
+        expected = {name.replace("_", "-"): value for name, value in attributes.items()}
         return [
             element
             for element in self.elements
             if (tag is None or element.tag == tag)
-            and all(element.attributes.get(name) == value for name, value in wanted.items())
+            and all(element.attributes.get(name) == value for name, value in expected.items())
         ]
 
     def within(self, container: Element, tag: str, class_name: str) -> Element:

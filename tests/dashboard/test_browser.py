@@ -73,14 +73,14 @@ def test_hostile_names_inert(opened: PageRecord) -> None:
 
 def test_kpi_values_equal_sql(spendlake_env: Path, opened: PageRecord) -> None:
     expected = expected_kpis(spendlake_env)
-    shown = opened.page.eval_on_selector_all(
+    displayed = opened.page.eval_on_selector_all(
         "[data-kpi]",
         "tiles => tiles.map(tile => [tile.dataset.kpi, tile.querySelector('.tile-value').dataset.value,"
         " tile.querySelector('.tile-value').innerText])",
     )
 
-    assert [key for key, _, _ in shown] == ["spend", "revenue", "roas", "cpa", "mer"]
-    for key, value, text in shown:
+    assert [key for key, _, _ in displayed] == ["spend", "revenue", "roas", "cpa", "mer"]
+    for key, value, text in displayed:
         assert float(value) == expected[key]["value"], key
         assert text != "n/a", key
 

@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from spendlake.dashboard.errors import DashboardError
-from spendlake.dashboard.output import make_missing_folders, make_private_folder, write_private_file
+from spendlake.dashboard.output import (
+    make_dashboard_folder,
+    make_missing_folders,
+    write_private_file,
+)
 
 
 def mode(path: Path) -> int:
@@ -139,7 +143,7 @@ def test_private_folder_sets_0700(tmp_path: Path) -> None:
     folder.mkdir()
     folder.chmod(0o755)
 
-    make_private_folder(folder)
+    make_dashboard_folder(folder)
 
     assert mode(folder) == 0o700
 

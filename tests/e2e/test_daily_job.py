@@ -115,14 +115,14 @@ def test_dashboard_kpis_equal_the_marts(demo: dict[str, t.Any], opened_dashboard
     # The period ends the day before the page was made, in the reporting time zone, so use the page's own time.
     generated_at = opened_dashboard.page.get_attribute("[data-generated-at]", "data-generated-at")
     expected = expected_kpis(demo["home"], DEMO_TENANT, now=dt.datetime.fromisoformat(generated_at))
-    shown = opened_dashboard.page.eval_on_selector_all(
+    displayed = opened_dashboard.page.eval_on_selector_all(
         "[data-kpi]", "tiles => tiles.map(tile => [tile.dataset.kpi, tile.querySelector('.tile-value').dataset.value])"
     )
     screenshot = screenshot_folder(tmp_path) / "demo-dashboard.png"
     opened_dashboard.page.screenshot(path=str(screenshot), full_page=True)
 
-    assert [key for key, _ in shown] == KPI_KEYS
-    for key, value in shown:
+    assert [key for key, _ in displayed] == KPI_KEYS
+    for key, value in displayed:
         assert expected[key]["value"] is not None, key
         assert float(value) == expected[key]["value"], key
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

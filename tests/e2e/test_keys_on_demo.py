@@ -1,14 +1,13 @@
 """End to end: `spendlake keys rotate` and `keys destroy` on the demo tenant, loaded by `spendlake demo`.
 
-The module runs the demo once in a temporary project and loads a second tenant
-beside it. Rotation must keep every row of the demo warehouse and lake. Then
+The module copies the home of the session's demo run and loads a second
+tenant beside the demo tenant. Rotation must keep every row of the demo warehouse and lake. Then
 the demo tenant is destroyed: its backup copy cannot be read, and the second
 tenant still reads all of its rows.
 """
 
 from __future__ import annotations
 
-import io
 import shutil
 import typing as t
 from pathlib import Path
@@ -19,12 +18,11 @@ from click.testing import CliRunner
 from privacy.keys import KeyringError, load_tenant_keys
 from privacy.parquet_rewrite import lake_files
 from spendlake.cli import main
-from spendlake.demo import DEMO_TENANT, run_demo
+from spendlake.demo import DEMO_TENANT
 from spendlake.paths import dashboard_path, dbt_work_dir, tenant_dir
 from targets.warehouse.duckdb_store import connect_warehouse
 from targets.warehouse.errors import WarehouseNotFoundError
 from targets.warehouse.parquet_store import read_parquet_file
-from tests.e2e.project import copy_project_files
 from tests.privacy.lake_support import duckdb_rows, load_leads
 
 pytestmark = pytest.mark.e2e
@@ -40,18 +38,14 @@ def local_master_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_home(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Path]:
-    """Run the demo once in a fresh project and load a second tenant into the same home."""
-    project = tmp_path_factory.mktemp("keys-demo") / "project"
-    project.mkdir()
-    copy_project_files(project)
-    home = project / ".spendlake"
+def demo_home(demo: dict[str, t.Any], tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Path]:
+    """Copy the session's demo home, because these tests destroy its tenant, and load a second tenant into it."""
+    home = tmp_path_factory.mktemp("keys-demo") / "home"
+    shutil.copytree(demo["home"], home)
     patcher = pytest.MonkeyPatch()
     patcher.delenv("SPENDLAKE_MASTER_KEY", raising=False)
-    patcher.delenv("MELTANO_STATE_BACKEND_URI", raising=False)
     patcher.setenv("SPENDLAKE_ALLOW_LOCAL_MASTER_KEY", "true")
 
-    run_demo(home, project_root=project, out=io.StringIO())
     load_leads(home, OTHER_TENANT, range(1, 6))
 
     yield home

@@ -235,13 +235,13 @@ def copy_project_without_rates(target: Path, currency: str) -> int:
     seed = target / "seeds" / "fx_rates.csv"
     with seed.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    kept = [row for row in rows if row["currency"] != currency]
+    remaining = [row for row in rows if row["currency"] != currency]
 
     with seed.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["rate_date", "currency", "per_eur"])
         writer.writeheader()
-        writer.writerows(kept)
-    return len(rows) - len(kept)
+        writer.writerows(remaining)
+    return len(rows) - len(remaining)
 
 
 def test_missing_rate_fails_build(built: dict[str, t.Any], tmp_path: Path) -> None:
