@@ -38,7 +38,7 @@ from pathlib import Path
 import duckdb
 
 from privacy.duckdb_swap import header_sha256, rekey_path, swap_completed
-from privacy.keyring import KEY_BYTES, fsync_folder
+from privacy.keyring import KEY_BYTES, fsync_file, fsync_folder
 from privacy.keys import changing_keyring, load_tenant_keys
 from spendlake.paths import duckdb_path, tenant_dir
 from spendlake.tenant_lock import TenantBusyError, TenantLock
@@ -92,7 +92,7 @@ def rekey_database(home: Path, tenant: str) -> RekeyResult:
         tables = _copy_into_fresh_file(home, tenant, keys.duckdb_key, fresh, new_key)
         _check_no_write_ahead_log(path, fresh)
         os.chmod(fresh, stat.S_IMODE(path.stat().st_mode))
-        _fsync_file(fresh)
+        fsync_file(fresh)
     except BaseException:
         remove_database_files(fresh)
         raise
@@ -244,14 +244,6 @@ def _require_tenant_lock(home: Path, tenant: str) -> None:
     lock.release()
     msg = "rekey_database needs its caller to hold the tenant lock: call it inside spendlake.tenant_lock.tenant_lock(home, tenant, ...)."
     raise RekeyError(msg)
-
-
-def _fsync_file(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _quote_literal(text: str) -> str:

@@ -164,6 +164,15 @@ def write_document(path: Path, document: Document) -> None:
     fsync_folder(path.parent)
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a closed file's data to disk; fsync through a new descriptor flushes the whole file."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def fsync_folder(folder: Path) -> None:
     """Make a rename or unlink in `folder` durable (no-op where folders cannot be opened)."""
     try:

@@ -83,16 +83,20 @@ def build_records(
     layout: StreamLayout,
     columns: Mapping[str, list[Any]],
     line_numbers: Sequence[int],
+    *,
+    typed: bool = False,
 ) -> pa.RecordBatch:
     """Return the declared columns as one record batch (no `_loaded_at` yet).
 
     `columns` maps each declared column to its values, one per record; a
     mismatch raises `RecordTypeError` naming the input line of the record.
+    With `typed`, every value already has its column's Python type or is None
+    (the fast decoder checked them), so the per-value type checks are skipped.
     """
     tombstones = _tombstone_positions(layout, columns)
     keys = frozenset(layout.key_properties)
     arrays = [
-        _column_array(layout.stream, column, columns[column.name], line_numbers, tombstones, column.name in keys)
+        _column_array(layout.stream, column, columns[column.name], line_numbers, tombstones, column.name in keys, typed)
         for column in layout.columns
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=layout.record_schema)
@@ -124,6 +128,7 @@ def _column_array(
     line_numbers: Sequence[int],
     tombstones: frozenset[int],
     is_key: bool,
+    typed: bool,
 ) -> pa.Array:
     try:
         if isinstance(values, RawJsonColumn):
@@ -134,6 +139,8 @@ def _column_array(
             values = values.values()
         if column.required:
             _require_present(values, tombstones if column.nullable else frozenset())
+        if typed and column.type.kind in _TYPED_CONVERTERS:
+            return _TYPED_CONVERTERS[column.type.kind](values, column)
         return _CONVERTERS[column.type.kind](values, column)
     except _Mismatch as mismatch:
         msg = (
@@ -419,6 +426,45 @@ def _replace_surrogates_deep(value: Any) -> Any:
         return [_replace_surrogates_deep(item) for item in value]
     return value
 
+
+def _typed_integers(values: list[Any], column: Column) -> pa.Array:
+    try:
+        return pa.array(values, pa.int64())
+    except OverflowError:
+        return _integers(values, column)  # names the record beyond int64
+
+
+def _typed_numbers(values: list[Any], column: Column) -> pa.Array:
+    # The fast decoder rejects numbers beyond the range of a double.
+    return pa.array(values, pa.float64())
+
+
+def _typed_booleans(values: list[Any], column: Column) -> pa.Array:
+    return pa.array(values, pa.bool_())
+
+
+def _typed_timestamps(values: list[Any], column: Column) -> pa.Array:
+    try:
+        return pa.array(values, pa.string()).cast(TIMESTAMP.arrow)
+    except (pa.ArrowInvalid, UnicodeEncodeError):
+        return _timestamps(values, column)
+
+
+def _typed_dates(values: list[Any], column: Column) -> pa.Array:
+    try:
+        return pa.array(values, pa.string()).cast(pa.date32())
+    except (pa.ArrowInvalid, UnicodeEncodeError):
+        return _dates(values, column)
+
+
+#: Converters for values whose Python types the fast decoder has checked; other kinds use `_CONVERTERS`.
+_TYPED_CONVERTERS: dict[str, Callable[[list[Any], Column], pa.Array]] = {
+    "integer": _typed_integers,
+    "number": _typed_numbers,
+    "boolean": _typed_booleans,
+    "timestamp": _typed_timestamps,
+    "date": _typed_dates,
+}
 
 _CONVERTERS: dict[str, Callable[[list[Any], Column], pa.Array]] = {
     "string": _strings,

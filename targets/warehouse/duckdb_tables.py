@@ -207,13 +207,12 @@ class WarehouseWriter:
         while True:
             try:
                 key_filter = self._key_filter(layout)
-                replace = key_filter is None or key_filter.may_contain_any(view)
+                hashes = key_filter.hashes_of(view) if key_filter is not None else None
+                replace = hashes is None or key_filter.may_contain_any(hashes)
                 statements = self._upsert_statements(layout, view, replace=replace)
-                if key_filter is not None:
-                    statements.insert(0, key_filter.add_sql(view))
                 self._run_transaction(layout, statements, rows, parquet_file, loaded_at)
                 self.deletes_skipped += not replace
-                if key_filter is not None and not key_filter.count_added(rows):
+                if hashes is not None and not key_filter.add(hashes):
                     self._key_filters[layout.stream] = None
                 return
             except duckdb.Error as error:

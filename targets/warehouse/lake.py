@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from privacy.keyring import fsync_folder
+from privacy.keyring import fsync_file, fsync_folder
 
-#: Writes a complete file to the handle it is given.
-FileWriter = Callable[[t.BinaryIO], None]
+#: Writes a complete file to the pyarrow stream it is given.
+FileWriter = Callable[[pa.NativeFile], None]
 
 PARQUET_SUFFIX = ".parquet"
 
@@ -62,16 +62,21 @@ class LocalLake:
         return str(self.root / relative) if relative else str(self.root)
 
     def publish(self, relative: str, write: FileWriter) -> None:
-        """Write to a hidden temporary name, fsync, rename, then fsync the folder."""
+        """Write to a hidden temporary name, fsync, rename, then fsync the folder.
+
+        The file is written through pyarrow's own file class. A Python file
+        object would make pyarrow take the GIL for every page it writes, and
+        the read loop holds the GIL most of the time.
+        """
         final_path = self.root / relative
         folder = final_path.parent
         folder.mkdir(parents=True, exist_ok=True)
         temporary_path = folder / f".{final_path.name}.tmp"
         try:
-            with open(temporary_path, "xb") as handle:
+            temporary_path.touch(mode=0o600, exist_ok=False)
+            with pa.OSFile(str(temporary_path), "wb") as handle:
                 write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
+            fsync_file(temporary_path)
             os.replace(temporary_path, final_path)
         except BaseException:
             temporary_path.unlink(missing_ok=True)

@@ -11,7 +11,6 @@ carry only the error code, the operation, the bucket and the endpoint.
 
 from __future__ import annotations
 
-import io
 import typing as t
 from urllib.parse import urlsplit, urlunsplit
 
@@ -138,14 +137,14 @@ class S3Lake:
         NOTE: the whole file is held in memory, and one PutObject accepts at most 5 GB.
         """
         key = self._key(relative)
-        buffer = io.BytesIO()
-        write(buffer)
-        buffer.seek(0)
+        sink = pa.BufferOutputStream()
+        write(sink)
+        body = sink.getvalue().to_pybytes()
 
         parameters: dict[str, t.Any] = {
             "Bucket": self.bucket,
             "Key": key,
-            "Body": buffer,
+            "Body": body,
             "ServerSideEncryption": OBJECT_ENCRYPTION,
         }
         if self.kms_key_id:

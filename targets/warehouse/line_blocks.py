@@ -54,7 +54,8 @@ def _split_lines(reader: _ReadAhead, idle_seconds: float) -> Iterator[list[bytes
             continue
         if not data:
             break
-        lines = (tail + data).split(b"\n")
+        lines = data.split(b"\n")
+        lines[0] = tail + lines[0]
         tail = lines.pop()
         if lines:
             yield lines

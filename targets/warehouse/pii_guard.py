@@ -53,9 +53,12 @@ def check_pii_mapped(stream: str, schema: dict[str, t.Any], tenant: str, key_id:
 #: Actions mapper-pii writes into `x-pii-applied`; any other mark comes from something else.
 KNOWN_ACTIONS = frozenset({"keep", "drop", "hmac", "encrypt", "truncate_ip", "generalize", "redact"})
 
+#: Hex digits of a pseudonym (an HMAC-SHA-256).
+PSEUDONYM_LENGTH = 64
+_HEX_DIGITS = b"0123456789abcdef"
 #: Full-match patterns of the text each transforming action emits; anything else is raw input.
 _VALUE_PATTERNS = {
-    "hmac": r"^[0-9a-f]{64}$",
+    "hmac": rf"^[0-9a-f]{{{PSEUDONYM_LENGTH}}}$",
     "encrypt": FIELD_TOKEN_PATTERN.pattern,
     # IPv4 /24 or IPv6 /48 network addresses: the host part is zero.
     "truncate_ip": r"^(\d{1,3}\.\d{1,3}\.\d{1,3}\.0|[0-9a-f]{1,4}(:[0-9a-f]{1,4}){0,2}::|::)$",
@@ -108,12 +111,34 @@ def check_mapped_values(layout: StreamLayout, table: pa.Table) -> None:
         if values.null_count == len(values):
             continue
 
+        if action == "hmac" and _all_pseudonyms(values):
+            continue
         if action in _VALUE_PATTERNS:
             bad = pc.invert(pc.fill_null(pc.match_substring_regex(values, _VALUE_PATTERNS[action]), True))
         else:
             bad = pc.fill_null(pc.match_substring_regex(values, _FORBIDDEN_PATTERNS[action]), False)
         if pc.any(bad).as_py():
             _raise_unmapped_values(layout.stream, column.name, action, bad)
+
+
+def _all_pseudonyms(values: pa.ChunkedArray) -> bool:
+    """Return True when every non-null value is 64 lower-case hex digits; False means: check with the pattern.
+
+    The bytes of all values are tested at once. A null slot may contain bytes
+    too, so a False can be wrong, but a True never is. This takes a fifth of
+    the regular expression's time.
+    """
+    if values.type != pa.string() or pc.any(pc.not_equal(pc.binary_length(values), PSEUDONYM_LENGTH)).as_py():
+        return False
+    for chunk in values.chunks:
+        offsets, data = chunk.buffers()[1:3]
+        if data is None:
+            continue
+        bounds = memoryview(offsets).cast("i")
+        text = memoryview(data)[bounds[chunk.offset] : bounds[chunk.offset + len(chunk)]]
+        if bytes(text).translate(None, _HEX_DIGITS):
+            return False
+    return True
 
 
 def _raise_unmapped_values(stream: str, name: str, action: str, bad: t.Any) -> None:

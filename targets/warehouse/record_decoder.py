@@ -54,6 +54,8 @@ class DecodedBatch:
     columns: dict[str, list[t.Any]]
     rows: int
     undeclared: dict[str, int] = field(default_factory=dict)
+    #: True when msgspec checked each value's type (the fast path): see `build_records`.
+    typed: bool = False
 
 
 class BatchDecoder:
@@ -123,7 +125,7 @@ class BatchDecoder:
         for attribute, column in zip(self._attributes, self._layout.columns, strict=True):
             values = list(map(attrgetter(attribute), records))
             columns[column.name] = RawJsonColumn(values) if column.type.kind in _RAW_KINDS else values
-        return DecodedBatch(columns=columns, rows=len(records))
+        return DecodedBatch(columns=columns, rows=len(records), typed=True)
 
     def _decode_checked(self, lines: Sequence[bytes], line_numbers: Sequence[int]) -> DecodedBatch:
         stream = self._layout.stream

@@ -154,7 +154,7 @@ class StreamWriter:
             decoded = self._decoder.decode(lines, line_numbers)
             for name, count in decoded.undeclared.items():
                 self.undeclared_fields[name] = self.undeclared_fields.get(name, 0) + count
-            self._chunks.append(build_records(self.layout, decoded.columns, line_numbers))
+            self._chunks.append(build_records(self.layout, decoded.columns, line_numbers, typed=decoded.typed))
         except BaseException:
             self._discard(self._chunk_line_numbers[0] if self._chunk_line_numbers else line_numbers[0])
             raise

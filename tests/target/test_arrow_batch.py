@@ -5,13 +5,19 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
+import msgspec
 import pyarrow as pa
 import pytest
 
-from targets.warehouse.arrow_batch import build_batch, replace_lone_surrogates
+from targets.warehouse.arrow_batch import (
+    build_batch,
+    build_records,
+    replace_lone_surrogates,
+)
 from targets.warehouse.arrow_schema import layout_from_schema
 from targets.warehouse.errors import DuplicateKeyError, RecordTypeError
 from targets.warehouse.primary_key import reject_duplicate_keys
+from targets.warehouse.record_decoder import BatchDecoder
 
 LOADED_AT = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
 MARKER = "batch-canary-2b7e19"
@@ -162,3 +168,46 @@ def test_duplicate_keys_detected_over_all_key_columns() -> None:
     )
     with pytest.raises(DuplicateKeyError, match=expected):
         reject_duplicate_keys(layout, repeated, _lines(3))
+
+
+def _decoded_batch(properties: dict, records: list[dict]) -> pa.RecordBatch:
+    """Decode RECORD lines the way the target does and build the batch from the decoder's output."""
+    layout = layout_from_schema("events", {"properties": properties}, ())
+    lines = [msgspec.json.encode({"type": "RECORD", "stream": "events", "record": record}) for record in records]
+    decoded = BatchDecoder(layout).decode(lines, _lines(len(lines)))
+    assert decoded.typed, "the lines should take the fast path"
+    return build_records(layout, decoded.columns, _lines(len(lines)), typed=decoded.typed)
+
+
+def test_fast_decoder_values_load_typed() -> None:
+    properties = {
+        "count": {"type": ["integer", "null"]},
+        "ratio": {"type": ["number", "null"]},
+        "active": {"type": ["boolean", "null"]},
+        "day": {"type": ["string", "null"], "format": "date"},
+        "at": {"type": ["string", "null"], "format": "date-time"},
+    }
+    records = [
+        {"count": 2**63 - 1, "ratio": 2, "active": True, "day": "2024-05-01", "at": "2024-05-01T12:00:00Z"},
+        {"count": None, "ratio": None, "active": None, "day": None, "at": "2024-05-01T14:00:00+02:00"},
+    ]
+
+    batch = _decoded_batch(properties, records)
+
+    assert batch.column("count").to_pylist() == [2**63 - 1, None]
+    assert batch.column("ratio").to_pylist() == [2.0, None]
+    assert batch.column("active").to_pylist() == [True, None]
+    assert batch.column("day").to_pylist() == [datetime.date(2024, 5, 1), None]
+    assert batch.column("at").to_pylist() == [LOADED_AT, LOADED_AT]
+
+
+def test_fast_decoder_int64_overflow_names_line() -> None:
+    with pytest.raises(RecordTypeError, match=f"Line {FIRST_LINE + 1}, stream 'events', field 'count': the integer does not fit"):
+        _decoded_batch({"count": {"type": "integer"}}, [{"count": 1}, {"count": 2**63}])
+
+
+def test_fast_decoder_parses_odd_date_times() -> None:
+    # Arrow's cast rejects a date-time without seconds; Python's parser reads it as UTC.
+    batch = _decoded_batch({"at": {"type": "string", "format": "date-time"}}, [{"at": "2024-05-01T12:00"}])
+
+    assert batch.column("at").to_pylist() == [LOADED_AT]

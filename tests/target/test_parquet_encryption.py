@@ -108,6 +108,18 @@ def test_file_reads_back_with_keys(home: Path, lake: list[Path]) -> None:
     assert tables[0].schema.field("id").type == pa.int64()
 
 
+def test_parquet_column_encodings(home: Path, lake: list[Path]) -> None:
+    decryption = ParquetCrypto(load_tenant_keys(home, TENANT).parquet_master_key).decryption_properties()
+    metadata = pq.ParquetFile(lake[0], decryption_properties=decryption).metadata
+    chunks = {metadata.schema.column(index).name: metadata.row_group(0).column(index) for index in range(metadata.num_columns)}
+
+    assert not any("DICTIONARY" in encoding for encoding in chunks["id"].encodings)
+    assert any("DICTIONARY" in encoding for encoding in chunks["campaign"].encodings)
+    assert {name for name, chunk in chunks.items() if chunk.is_stats_set} == set(NON_PII_COLUMNS)
+    assert chunks["id"].statistics.min == 1
+    assert chunks["id"].statistics.max == 2
+
+
 def test_footer_key_reads_only_plain_columns(home: Path, lake: list[Path]) -> None:
     crypto = _only_footer_key(home)
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from targets.warehouse.arrow_schema import StreamLayout, layout_from_schema
 from targets.warehouse.errors import UnmappedPersonalDataError
+from targets.warehouse.pii_guard import _all_pseudonyms, check_mapped_values
 
-from .support import KEY_ID_OF_HOME, TENANT, query, record_message, run_target, run_target_expecting_error
+from .support import (
+    KEY_ID_OF_HOME,
+    TENANT,
+    query,
+    record_message,
+    run_target,
+    run_target_expecting_error,
+)
 
 RAW_SCHEMA = {
     "type": "SCHEMA",
@@ -185,3 +195,43 @@ def test_mapped_value_under_mark_loads(home: Path, action: str, mapped: str) -> 
     run_target(home, [schema, record_message("customers", {"id": ID_PSEUDONYM, "note": mapped})])
 
     assert query(home, "SELECT note FROM stripe.customers") == [(mapped,)]
+
+
+def _hmac_layout() -> StreamLayout:
+    schema = mapped_schema(TENANT)["schema"]
+    return layout_from_schema("customers", schema, ["id"])
+
+
+def _pseudonym_table(email_chunks: list[pa.Array]) -> pa.Table:
+    emails = pa.chunked_array(email_chunks, pa.string())
+    ids = pa.array([f"{row:064x}" for row in range(len(emails))], pa.string())
+    return pa.table({"id": ids, "email": emails})
+
+
+def test_pseudonym_check_accepts_digests_and_nulls() -> None:
+    table = _pseudonym_table([pa.array([EMAIL_PSEUDONYM, None, "0123456789abcdef" * 4])])
+
+    check_mapped_values(_hmac_layout(), table)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["A" * 64, "g" * 64, "a" * 63, "a" * 65, "é" * 32, "a" * 63 + "\n"],
+    ids=["upper-case", "not-hex", "short", "long", "multi-byte", "newline"],
+)
+def test_pseudonym_check_rejects_other_text(raw: str) -> None:
+    table = _pseudonym_table([pa.array([EMAIL_PSEUDONYM, None, raw, EMAIL_PSEUDONYM])])
+
+    with pytest.raises(UnmappedPersonalDataError, match=r"field 'email': 1 value\(s\) of the batch \(first at row 2\)"):
+        check_mapped_values(_hmac_layout(), table)
+
+
+def test_pseudonym_check_reads_only_slices() -> None:
+    whole = pa.array(["x" * 64, EMAIL_PSEUDONYM, EMAIL_PSEUDONYM, "y" * 64], pa.string())
+
+    check_mapped_values(_hmac_layout(), _pseudonym_table([whole.slice(1, 2), whole.slice(1, 1)]))
+    # The bulk test alone accepts the slices: it never reads the rows outside them.
+    assert _all_pseudonyms(pa.chunked_array([whole.slice(1, 2), whole.slice(1, 1)]))
+    assert not _all_pseudonyms(pa.chunked_array([whole.slice(2, 2)]))
+    with pytest.raises(UnmappedPersonalDataError, match=r"first at row 3"):
+        check_mapped_values(_hmac_layout(), _pseudonym_table([whole.slice(1, 2), whole.slice(2, 2)]))
