@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 import typing as t
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -188,6 +189,8 @@ def _copy_rows(
     rows_before = rows_after = 0
     properties = crypto.encryption_properties(schema.names, pii_columns)
     with open(temporary, "xb") as handle:
+        # The rewrite replaces the file, so it takes the file's permissions.
+        os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
         with pq.ParquetWriter(handle, schema, encryption_properties=properties, compression=COMPRESSION) as writer:
             for table in _row_groups(source, schema):
                 rows_before += table.num_rows

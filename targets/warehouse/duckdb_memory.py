@@ -65,11 +65,23 @@ class MemoryBudget:
         try:
             yield
         finally:
-            self._apply()
+            self._restore()
 
     def for_shutdown(self) -> None:
         """Raise the limit for good, because DuckDB checkpoints when the connection closes."""
         self._connection.execute(f"SET memory_limit = '{max(self.limit_mb, WRITE_OUT_MB)}MB'")
+
+    def _restore(self) -> None:
+        """Set the load's limit again after a write-out; keep the raised one when DuckDB cannot free enough memory.
+
+        The commit or checkpoint has finished by then. Raising here would make
+        a committed batch look rolled back, and running it again would store
+        its rows twice.
+        """
+        try:
+            self._apply()
+        except duckdb.OutOfMemoryException:
+            logger.info("DuckDB could not lower its memory limit to %d MB yet; it stays raised for now.", self.limit_mb)
 
     def _apply(self) -> None:
         self._connection.execute(f"SET memory_limit = '{self.limit_mb}MB'")

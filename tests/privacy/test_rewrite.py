@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 import textwrap
@@ -355,3 +356,14 @@ def test_rekey_keeps_file_mode(spendlake_env: Path, lake: list[Path]) -> None:
 
     assert path.stat().st_mode & 0o777 == 0o600
 
+
+
+def test_rewrite_keeps_file_mode(spendlake_env: Path, lake: list[Path]) -> None:
+    keys = load_tenant_keys(spendlake_env, TENANT)
+    lake[0].chmod(0o640)
+
+    rewrite_parquet_file(lake[0], keys, keys)
+
+    assert stat.S_IMODE(lake[0].stat().st_mode) == 0o640
+    assert stat.S_IMODE(lake[1].stat().st_mode) == 0o600
+    assert read_parquet_file(lake[0], keys).num_rows == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -133,4 +134,35 @@ def test_large_log_checkpointed_after_batch(tmp_path: Path, monkeypatch: pytest.
     assert kept_log == small_log
     assert not wal.exists() or wal.stat().st_size == 0
     assert connection.execute("SELECT count(*) FROM stripe.charges").fetchone() == (3010,)
+    connection.close()
+
+
+class LowerLimitRefusedOnce(MemoryBudget):
+    """Fail once, as DuckDB does when it cannot free enough pages, when the limit is set back after a commit."""
+
+    armed = False
+    refusals_left = 1
+
+    def _apply(self) -> None:
+        if self.armed and self.refusals_left:
+            self.refusals_left -= 1
+            raise duckdb.OutOfMemoryException("could not free up enough memory for the new limit")
+        super()._apply()
+
+
+def test_refused_limit_after_commit_keeps_batch_once(tmp_path: Path) -> None:
+    connection = open_encrypted_database(tmp_path / "w.duckdb", b"k" * 32, read_only=False, temp_directory=tmp_path / "spill")
+    connection.execute("USE wh")
+    budget = LowerLimitRefusedOnce(connection)
+    # Without a row group size every commit runs under the raised limit, which is set back afterwards.
+    writer = WarehouseWriter(connection, "stripe", budget)
+    writer.ensure_ledger()
+    layout = writer.ensure_table(layout_from_schema("charges", {"properties": {"id": {"type": "string"}, "note": {"type": "string"}}}, ["id"]))
+    budget.armed = True
+
+    writer.write_batch(layout, notes(0, 2), "parquet/stripe/charges/part-1.parquet", LOADED_AT)
+
+    assert budget.refusals_left == 0
+    assert connection.execute("SELECT id FROM stripe.charges ORDER BY id").fetchall() == [(f"ch_{n:024d}",) for n in range(2)]
+    assert connection.execute("SELECT count(*) FROM _spendlake.loads").fetchone() == (1,)
     connection.close()
