@@ -5,9 +5,8 @@ the batch. The delete scans every stored key, so during a first load each
 batch costs more than the one before. In a load of one million records, the
 deletes took a quarter of the committer's time although none of them matched
 a row. This filter keeps the 64-bit DuckDB hash of every stored key in
-memory. When none of a batch's key hashes
-is in it, no stored row can carry one of the batch's keys, and the delete is
-left out. Two keys with the same hash only mean the delete runs as before, so
+memory. When none of a batch's key hashes is in it, no stored row can carry
+one of the batch's keys, and the delete is left out. Two keys with the same hash only mean the delete runs as before, so
 the filter can never make a key appear twice.
 
 The filter is filled from the table the first time a session writes to it.
@@ -15,9 +14,8 @@ A batch's hashes are computed once, by DuckDB, and tested against the stored
 ones in Arrow, which probes them with a hash set of the batch's few thousand
 keys and releases the GIL. The check used to be a DuckDB join, which built a
 hash table of every stored key for each batch and took about three times as
-long in a load of one million records. The batch's hashes are
-added only after its transaction commits, so a batch that rolls back leaves
-none behind. Nothing else writes the table while a load holds the tenant
+long in a load of one million records. The batch's hashes are added only
+after its transaction commits, so a batch that rolls back leaves none behind. Nothing else writes the table while a load holds the tenant
 lock. The hashes take 8 bytes per stored key, so a table with more than
 `MAX_KEYS` rows gets no filter.
 """
@@ -34,12 +32,14 @@ from targets.warehouse.duckdb_store import quote_identifier
 
 #: Stored rows above which a table gets no filter and every batch deletes as before (32 MB of hashes).
 MAX_KEYS = 4_000_000
+#: Arrays of batch hashes kept before they are joined into one.
+MAX_PARTS = 64
 
 
 class KeyFilter:
     """The hash of every key stored in one table."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, table: str, key_columns: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, connection: duckdb.DuckDBPyConnection, key_columns: Sequence[tuple[str, str]]) -> None:
         """`key_columns` lists each key column's name and stored DuckDB type, in key order."""
         self._connection = connection
         # Both sides are cast to the stored types, so that one value always gets one hash.
@@ -50,7 +50,7 @@ class KeyFilter:
     @classmethod
     def load(cls, connection: duckdb.DuckDBPyConnection, table: str, key_columns: Sequence[tuple[str, str]]) -> KeyFilter | None:
         """Return the filter of `table` filled with its stored keys, or None when the table has too many rows for one."""
-        key_filter = cls(connection, table, key_columns)
+        key_filter = cls(connection, key_columns)
         stored = connection.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
         key_filter._rows = int(stored[0]) if stored else 0
         if key_filter._rows > MAX_KEYS:
@@ -78,4 +78,7 @@ class KeyFilter:
             self._stored.clear()
             return False
         self._stored.append(hashes)
+        if len(self._stored) > MAX_PARTS:
+            # Many small batches would otherwise make each check step through many small arrays.
+            self._stored = [pa.concat_arrays(self._stored)]
         return True

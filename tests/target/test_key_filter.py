@@ -157,3 +157,17 @@ def test_keyless_stream_appends(tmp_path: Path) -> None:
     assert writer.deletes_skipped == 0
     assert connection.execute("SELECT count(*) FROM stripe.events").fetchone() == (4,)
     connection.close()
+
+
+def test_many_small_batches_keep_filter_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(key_filter, "MAX_PARTS", 3)
+    connection, writer = open_writer(tmp_path)
+    layout = writer.ensure_table(layout_from_schema("charges", SCHEMA, ["id"]))
+
+    for number in range(8):
+        write(writer, layout, charges([f"ch_{number}"], 1), number)
+    write(writer, layout, charges(["ch_2", "ch_9"], 2), 8)
+
+    assert writer.deletes_skipped == 8
+    assert connection.execute("SELECT id, amount FROM stripe.charges WHERE id IN ('ch_2', 'ch_9') ORDER BY id").fetchall() == [("ch_2", 2), ("ch_9", 2)]
+    assert connection.execute("SELECT count(*), count(DISTINCT id) FROM stripe.charges").fetchone() == (9, 9)
