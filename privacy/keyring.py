@@ -165,7 +165,7 @@ def write_document(path: Path, document: Document) -> None:
 
 
 def fsync_file(path: Path) -> None:
-    """Flush a closed file's data to disk; fsync through a new descriptor flushes the whole file."""
+    """Flush a closed file's data to disk. An fsync through a new descriptor flushes the whole file."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)

@@ -431,7 +431,8 @@ def _typed_integers(values: list[Any], column: Column) -> pa.Array:
     try:
         return pa.array(values, pa.int64())
     except OverflowError:
-        return _integers(values, column)  # names the record beyond int64
+        # The checked converter finds and names the record beyond int64.
+        return _integers(values, column)
 
 
 def _typed_numbers(values: list[Any], column: Column) -> pa.Array:

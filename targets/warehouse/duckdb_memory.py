@@ -72,7 +72,7 @@ class MemoryBudget:
         self._connection.execute(f"SET memory_limit = '{max(self.limit_mb, WRITE_OUT_MB)}MB'")
 
     def _restore(self) -> None:
-        """Set the load's limit again after a write-out; keep the raised one when DuckDB cannot free enough memory.
+        """Set the load's limit again after a write-out, or keep the raised one when DuckDB cannot free enough memory.
 
         The commit or checkpoint has finished by then. Raising here would make
         a committed batch look rolled back, and running it again would store
@@ -81,7 +81,7 @@ class MemoryBudget:
         try:
             self._apply()
         except duckdb.OutOfMemoryException:
-            logger.info("DuckDB could not lower its memory limit to %d MB yet; it stays raised for now.", self.limit_mb)
+            logger.info("DuckDB could not lower its memory limit to %d MB, so the raised limit stays until the next change.", self.limit_mb)
 
     def _apply(self) -> None:
         self._connection.execute(f"SET memory_limit = '{self.limit_mb}MB'")

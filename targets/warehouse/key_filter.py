@@ -32,7 +32,7 @@ from targets.warehouse.duckdb_store import quote_identifier
 
 #: Stored rows above which a table gets no filter and every batch deletes as before (32 MB of hashes).
 MAX_KEYS = 4_000_000
-#: Arrays of batch hashes kept before they are joined into one.
+#: Number of batch hash arrays kept before they are joined into one.
 MAX_PARTS = 64
 
 
@@ -72,7 +72,7 @@ class KeyFilter:
         return pc.any(found).as_py() is True
 
     def add(self, hashes: pa.Array) -> bool:
-        """Add a committed batch's key hashes; return False, having dropped them all, once the table has outgrown the filter."""
+        """Add a committed batch's key hashes. Return False, after dropping all hashes, once the table has outgrown the filter."""
         self._rows += len(hashes)
         if self._rows > MAX_KEYS:
             self._stored.clear()

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from privacy.keyring import fsync_file, fsync_folder
 
-#: Writes a complete file to the pyarrow stream it is given.
+#: A function that writes a complete file to the pyarrow stream it is given.
 FileWriter = Callable[[pa.NativeFile], None]
 
 PARQUET_SUFFIX = ".parquet"
@@ -66,7 +66,7 @@ class LocalLake:
 
         The file is written through pyarrow's own file class. A Python file
         object would make pyarrow take the GIL for every page it writes, and
-        the read loop holds the GIL most of the time.
+        the read loop keeps the GIL most of the time.
         """
         final_path = self.root / relative
         folder = final_path.parent

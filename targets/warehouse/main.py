@@ -13,8 +13,8 @@ _MMAP_THRESHOLD_BYTES = 32 << 20
 _TRIM_THRESHOLD_BYTES = 64 << 20
 
 #: How long a thread waits for the GIL before the holder must release it (Python's default: 5 ms).
-#: The committer thread takes the GIL back after every DuckDB statement, pyarrow call and file
-#: operation, about 40 times per batch, while the read loop holds it almost all the time; at 5 ms
+#: The committer thread takes the GIL back about 40 times per batch, after DuckDB statements,
+#: pyarrow calls and file operations, while the read loop keeps it almost all the time. At 5 ms
 #: per wait, a profile showed the committer waiting for the GIL for about half of its time.
 SWITCH_INTERVAL_SECONDS = 0.0002
 
